@@ -1,0 +1,15 @@
+//! The Integration Events domain: what an event, an integration, an API key and
+//! a failure record are, the rules that govern them, and the ports (storage and
+//! queue) the adapters implement. Nothing here knows about AWS or HTTP.
+
+pub mod auth;
+pub mod clock;
+pub mod error;
+pub mod event;
+pub mod integration;
+pub mod oauth;
+pub mod ports;
+pub mod record;
+pub mod service;
+
+pub use error::{DomainError, StoreError};

@@ -1,0 +1,267 @@
+//! The failure record behind the Failed Integration Events report.
+
+use crate::auth::VendorId;
+use crate::event::EventType;
+use crate::integration::ApplicationId;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+macro_rules! string_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                $name::ALL.iter().copied().find(|v| v.as_str() == s)
+                    .ok_or_else(|| format!("unknown {} '{s}'", stringify!($name)))
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+string_enum!(
+    /// The error codes a vendor may answer, and those the system assigns itself.
+    ErrorCode {
+        UserAlreadyExists => "USER_ALREADY_EXISTS",
+        UserNotFound => "USER_NOT_FOUND",
+        AccountNotFound => "ACCOUNT_NOT_FOUND",
+        MaxUsersReached => "MAX_USERS_REACHED",
+        Unauthorized => "UNAUTHORIZED",
+        OperationCancelled => "OPERATION_CANCELLED",
+        ConfigurationError => "CONFIGURATION_ERROR",
+        InvalidResponse => "INVALID_RESPONSE",
+        Pending => "PENDING",
+        Forbidden => "FORBIDDEN",
+        BindingNotFound => "BINDING_NOT_FOUND",
+        TransportError => "TRANSPORT_ERROR",
+        UnknownError => "UNKNOWN_ERROR",
+        NotFound => "NOT_FOUND",
+        EventNotFound => "EVENT_NOT_FOUND",
+    }
+);
+
+string_enum!(
+    /// One per recorded error; each comes with its follow-up action.
+    Category {
+        Validation => "integration.validation.error",
+        MissingAccountMapping => "integration.missingaccountmapping.error",
+        Authentication => "integration.authentication.error",
+        Perform => "integration.perform.error",
+        Disabled => "integration.disabled.error",
+    }
+);
+
+string_enum!(
+    /// Where a record came from.
+    Source {
+        Dispatch => "dispatch",
+        Api => "api",
+        DeadLetter => "dead-letter",
+    }
+);
+
+impl ErrorCode {
+    /// The category a vendor's error code falls in.
+    pub fn category(self) -> Category {
+        match self {
+            ErrorCode::Unauthorized | ErrorCode::Forbidden => Category::Authentication,
+            ErrorCode::AccountNotFound | ErrorCode::UserNotFound | ErrorCode::BindingNotFound => {
+                Category::MissingAccountMapping
+            }
+            ErrorCode::InvalidResponse => Category::Validation,
+            _ => Category::Perform,
+        }
+    }
+}
+
+impl Category {
+    pub fn follow_up(self) -> &'static str {
+        match self {
+            Category::Validation | Category::Perform => "view the delivery attempts",
+            Category::MissingAccountMapping => "add the account mapping",
+            Category::Authentication => "configure authorization",
+            Category::Disabled => "re-enable the integration",
+        }
+    }
+}
+
+/// One failure, as the report shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorRecord {
+    pub id: String,
+    pub creation_date: DateTime<Utc>,
+    pub application_id: ApplicationId,
+    pub importable_application_uuid: Option<String>,
+    pub application_name: String,
+    pub vendor_id: VendorId,
+    pub user_id: Option<String>,
+    pub user_email: Option<String>,
+    pub company_id: Option<String>,
+    pub company_name: Option<String>,
+    pub event_type: Option<EventType>,
+    pub error_code: ErrorCode,
+    pub message: String,
+    pub manually_resolved: bool,
+    pub event_id: Option<String>,
+    pub event_token: Option<String>,
+    pub category: Category,
+    pub attempts: u32,
+    pub last_http_status: Option<u16>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolved_by: Option<String>,
+    pub note: Option<String>,
+    pub source: Source,
+    pub external_id: Option<String>,
+    pub custom_attributes: BTreeMap<String, String>,
+    /// When retention lets the record expire.
+    pub expires_at: DateTime<Utc>,
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ResolvedFilter {
+    /// The default view: what still needs action.
+    #[default]
+    Unresolved,
+    Resolved,
+    All,
+}
+
+/// Where a page ended: the next page starts strictly after it (newest first).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Position {
+    pub creation_date: DateTime<Utc>,
+    pub id: String,
+}
+
+impl Position {
+    pub fn of(r: &ErrorRecord) -> Self {
+        Position {
+            creation_date: r.creation_date,
+            id: r.id.clone(),
+        }
+    }
+}
+
+/// A report query. The vendor scope is set from the caller's key, never from input.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ErrorQuery {
+    pub vendor: Option<VendorId>,
+    pub resolved: ResolvedFilter,
+    pub application_id: Option<ApplicationId>,
+    pub event_type: Option<EventType>,
+    pub error_code: Option<ErrorCode>,
+    pub category: Option<Category>,
+    pub company_id: Option<String>,
+    pub user_email: Option<String>,
+    /// Inclusive lower bound.
+    pub from: Option<DateTime<Utc>>,
+    /// Exclusive upper bound.
+    pub to: Option<DateTime<Utc>>,
+    pub limit: usize,
+    pub after: Option<Position>,
+}
+
+impl ErrorQuery {
+    /// Whether a record belongs in this query's result; both stores use it, so they agree.
+    pub fn matches(&self, r: &ErrorRecord) -> bool {
+        let resolved_ok = match self.resolved {
+            ResolvedFilter::Unresolved => !r.manually_resolved,
+            ResolvedFilter::Resolved => r.manually_resolved,
+            ResolvedFilter::All => true,
+        };
+        resolved_ok
+            && self.vendor.as_ref().is_none_or(|v| *v == r.vendor_id)
+            && self
+                .application_id
+                .as_ref()
+                .is_none_or(|a| *a == r.application_id)
+            && self.event_type.is_none_or(|t| Some(t) == r.event_type)
+            && self.error_code.is_none_or(|c| c == r.error_code)
+            && self.category.is_none_or(|c| c == r.category)
+            && self
+                .company_id
+                .as_ref()
+                .is_none_or(|c| Some(c) == r.company_id.as_ref())
+            && self
+                .user_email
+                .as_ref()
+                .is_none_or(|e| Some(e) == r.user_email.as_ref())
+            && self.from.is_none_or(|f| r.creation_date >= f)
+            && self.to.is_none_or(|t| r.creation_date < t)
+            && self.after.as_ref().is_none_or(|p| Position::of(r) < *p)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ErrorPage {
+    pub items: Vec<ErrorRecord>,
+    /// Set when more records may follow.
+    pub next: Option<Position>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vendor_codes_fall_in_the_categories_the_spec_names() {
+        assert_eq!(ErrorCode::Unauthorized.category(), Category::Authentication);
+        assert_eq!(ErrorCode::Forbidden.category(), Category::Authentication);
+        assert_eq!(
+            ErrorCode::AccountNotFound.category(),
+            Category::MissingAccountMapping
+        );
+        assert_eq!(
+            ErrorCode::BindingNotFound.category(),
+            Category::MissingAccountMapping
+        );
+        assert_eq!(ErrorCode::InvalidResponse.category(), Category::Validation);
+        assert_eq!(ErrorCode::MaxUsersReached.category(), Category::Perform);
+        assert_eq!(ErrorCode::TransportError.category(), Category::Perform);
+    }
+
+    #[test]
+    fn codes_and_categories_round_trip_through_their_names() {
+        for c in ErrorCode::ALL {
+            assert_eq!(c.as_str().parse::<ErrorCode>().unwrap(), *c);
+        }
+        for c in Category::ALL {
+            let json = serde_json::to_string(c).unwrap();
+            assert_eq!(serde_json::from_str::<Category>(&json).unwrap(), *c);
+        }
+        assert!("NOPE".parse::<ErrorCode>().is_err());
+    }
+}

@@ -1,0 +1,556 @@
+use async_trait::async_trait;
+use iev_domain::auth::{ApiKeyRecord, KeyHash};
+use iev_domain::event::Event;
+use iev_domain::integration::{ApplicationId, Integration};
+use iev_domain::ports::{
+    ErrorStore, EventStore, IdempotencyRecord, InsertOutcome, IntegrationStore, KeyStore,
+};
+use iev_domain::record::{ErrorPage, ErrorQuery, ErrorRecord, Position, ResolvedFilter};
+use iev_domain::StoreError;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS api_keys (
+    hash TEXT PRIMARY KEY,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS integrations (
+    application_id TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id TEXT PRIMARY KEY,
+    token TEXT NOT NULL UNIQUE,
+    application_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_pending ON events(created_ms) WHERE status = 'PENDING';
+CREATE TABLE IF NOT EXISTS idempotency (
+    scope TEXT PRIMARY KEY,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS integration_errors (
+    id TEXT PRIMARY KEY,
+    created_ms INTEGER NOT NULL,
+    application_id TEXT NOT NULL,
+    vendor_id TEXT NOT NULL,
+    event_type TEXT,
+    error_code TEXT NOT NULL,
+    category TEXT NOT NULL,
+    company_id TEXT,
+    user_email TEXT,
+    resolved INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ie_newest ON integration_errors(resolved, created_ms DESC, id DESC);
+CREATE INDEX IF NOT EXISTS ie_all_newest ON integration_errors(created_ms DESC, id DESC);
+CREATE INDEX IF NOT EXISTS ie_app ON integration_errors(application_id, resolved, created_ms DESC, id DESC);
+CREATE INDEX IF NOT EXISTS ie_vendor ON integration_errors(vendor_id, resolved, created_ms DESC, id DESC);
+CREATE INDEX IF NOT EXISTS ie_code ON integration_errors(error_code, resolved, created_ms DESC, id DESC);
+CREATE INDEX IF NOT EXISTS ie_type ON integration_errors(event_type, resolved, created_ms DESC, id DESC);
+CREATE INDEX IF NOT EXISTS ie_expiry ON integration_errors(expires_ms);
+"#;
+
+/// The embedded store: one SQLite file in WAL mode. Writes go through one
+/// connection (SQLite has one writer anyway); reads share a second, so a long
+/// report page does not hold up ingestion.
+#[derive(Clone)]
+pub struct SqliteStore {
+    writer: Arc<Mutex<Connection>>,
+    reader: Arc<Mutex<Connection>>,
+}
+
+fn internal(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(e.to_string())
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
+    serde_json::to_string(v).map_err(internal)
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Internal(format!("corrupt record: {e}")))
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let open = || -> Result<Connection, StoreError> {
+            let conn = Connection::open(path)
+                .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(internal)?;
+            // NORMAL in WAL mode survives a process crash; only an OS crash can
+            // lose the last transactions, which is the local runner's trade-off.
+            conn.pragma_update(None, "synchronous", "NORMAL")
+                .map_err(internal)?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))
+                .map_err(internal)?;
+            Ok(conn)
+        };
+        let writer = open()?;
+        writer.execute_batch(SCHEMA).map_err(internal)?;
+        let reader = open()?;
+        Ok(SqliteStore {
+            writer: Arc::new(Mutex::new(writer)),
+            reader: Arc::new(Mutex::new(reader)),
+        })
+    }
+
+    async fn with<T: Send + 'static>(
+        conn: &Arc<Mutex<Connection>>,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(internal)?
+    }
+
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        Self::with(&self.writer, f).await
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        Self::with(&self.reader, f).await
+    }
+
+    /// Ids of accepted events not yet delivered, oldest first: the outbox the
+    /// local runner replays into its queue at start-up.
+    pub async fn pending_event_ids(&self) -> Result<Vec<String>, StoreError> {
+        self.read(|c| {
+            let mut stmt = c
+                .prepare("SELECT id FROM events WHERE status = 'PENDING' ORDER BY created_ms")
+                .map_err(internal)?;
+            let ids = stmt
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(internal)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(internal)?;
+            Ok(ids)
+        })
+        .await
+    }
+
+    /// Deletes failure records whose retention has run out; returns how many.
+    pub async fn purge_expired(&self, now: chrono::DateTime<chrono::Utc>) -> Result<usize, StoreError> {
+        let now_ms = now.timestamp_millis();
+        self.write(move |c| {
+            c.execute(
+                "DELETE FROM integration_errors WHERE expires_ms <= ?1",
+                params![now_ms],
+            )
+            .map_err(internal)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl KeyStore for SqliteStore {
+    async fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        let (hash, data) = (key.hash.0.clone(), to_json(key)?);
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO api_keys(hash, data) VALUES (?1, ?2)",
+                params![hash, data],
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict("api key exists".into())
+                } else {
+                    internal(e)
+                }
+            })?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_key(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let hash = hash.0.clone();
+        let data: Option<String> = self
+            .read(move |c| {
+                c.query_row(
+                    "SELECT data FROM api_keys WHERE hash = ?1",
+                    params![hash],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(internal)
+            })
+            .await?;
+        data.as_deref().map(from_json).transpose()
+    }
+}
+
+#[async_trait]
+impl IntegrationStore for SqliteStore {
+    async fn get_integration(&self, id: &ApplicationId) -> Result<Option<Integration>, StoreError> {
+        let id = id.as_str().to_owned();
+        let data: Option<String> = self
+            .read(move |c| {
+                c.query_row(
+                    "SELECT data FROM integrations WHERE application_id = ?1",
+                    params![id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(internal)
+            })
+            .await?;
+        data.as_deref().map(from_json).transpose()
+    }
+
+    async fn save_integration(
+        &self,
+        integration: &Integration,
+        expected: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let id = integration.application_id.as_str().to_owned();
+        let version = integration.version as i64;
+        let data = to_json(integration)?;
+        self.write(move |c| {
+            let changed = match expected {
+                None => c
+                    .execute(
+                        "INSERT INTO integrations(application_id, version, data) VALUES (?1, ?2, ?3)
+                         ON CONFLICT(application_id) DO NOTHING",
+                        params![id, version, data],
+                    )
+                    .map_err(internal)?,
+                Some(expected) => c
+                    .execute(
+                        "UPDATE integrations SET version = ?2, data = ?3
+                         WHERE application_id = ?1 AND version = ?4",
+                        params![id, version, data, expected as i64],
+                    )
+                    .map_err(internal)?,
+            };
+            if changed == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::Conflict(format!(
+                    "integration {id} is not at the expected version"
+                )))
+            }
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn insert_event(
+        &self,
+        event: &Event,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<InsertOutcome, StoreError> {
+        let e = event.clone();
+        let data = to_json(event)?;
+        let idem = idempotency
+            .map(|i| Ok::<_, StoreError>((i.scope.clone(), to_json(i)?)))
+            .transpose()?;
+        self.write(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(internal)?;
+            if let Some((scope, idem_data)) = &idem {
+                let existing: Option<String> = tx
+                    .query_row(
+                        "SELECT data FROM idempotency WHERE scope = ?1",
+                        params![scope],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(internal)?;
+                if let Some(existing) = existing {
+                    return Ok(InsertOutcome::Replay(from_json(&existing)?));
+                }
+                tx.execute(
+                    "INSERT INTO idempotency(scope, data) VALUES (?1, ?2)",
+                    params![scope, idem_data],
+                )
+                .map_err(internal)?;
+            }
+            tx.execute(
+                "INSERT INTO events(id, token, application_id, status, created_ms, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    e.id,
+                    e.token,
+                    e.application_id.as_str(),
+                    e.status.as_str(),
+                    e.created_at.timestamp_millis(),
+                    data
+                ],
+            )
+            .map_err(|err| {
+                if is_unique_violation(&err) {
+                    StoreError::Conflict(format!("event {} exists", e.id))
+                } else {
+                    internal(err)
+                }
+            })?;
+            tx.commit().map_err(internal)?;
+            Ok(InsertOutcome::Inserted)
+        })
+        .await
+    }
+
+    async fn remove_event(
+        &self,
+        event: &Event,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<(), StoreError> {
+        let id = event.id.clone();
+        let scope = idempotency.map(|i| i.scope.clone());
+        self.write(move |c| {
+            let tx = c.transaction().map_err(internal)?;
+            tx.execute("DELETE FROM events WHERE id = ?1", params![id])
+                .map_err(internal)?;
+            if let Some(scope) = scope {
+                tx.execute("DELETE FROM idempotency WHERE scope = ?1", params![scope])
+                    .map_err(internal)?;
+            }
+            tx.commit().map_err(internal)
+        })
+        .await
+    }
+
+    async fn get_event(&self, id: &str) -> Result<Option<Event>, StoreError> {
+        let id = id.to_owned();
+        let data: Option<String> = self
+            .read(move |c| {
+                c.query_row("SELECT data FROM events WHERE id = ?1", params![id], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(internal)
+            })
+            .await?;
+        data.as_deref().map(from_json).transpose()
+    }
+
+    async fn get_event_by_token(&self, token: &str) -> Result<Option<Event>, StoreError> {
+        let token = token.to_owned();
+        let data: Option<String> = self
+            .read(move |c| {
+                c.query_row(
+                    "SELECT data FROM events WHERE token = ?1",
+                    params![token],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(internal)
+            })
+            .await?;
+        data.as_deref().map(from_json).transpose()
+    }
+}
+
+fn error_row(r: &ErrorRecord) -> Result<Vec<SqlValue>, StoreError> {
+    Ok(vec![
+        SqlValue::Text(r.id.clone()),
+        SqlValue::Integer(r.creation_date.timestamp_millis()),
+        SqlValue::Text(r.application_id.as_str().to_owned()),
+        SqlValue::Text(r.vendor_id.as_str().to_owned()),
+        r.event_type
+            .map_or(SqlValue::Null, |t| SqlValue::Text(t.as_str().to_owned())),
+        SqlValue::Text(r.error_code.as_str().to_owned()),
+        SqlValue::Text(r.category.as_str().to_owned()),
+        r.company_id.clone().map_or(SqlValue::Null, SqlValue::Text),
+        r.user_email.clone().map_or(SqlValue::Null, SqlValue::Text),
+        SqlValue::Integer(r.manually_resolved as i64),
+        SqlValue::Integer(r.version as i64),
+        SqlValue::Integer(r.expires_at.timestamp_millis()),
+        SqlValue::Text(to_json(r)?),
+    ])
+}
+
+const ERROR_COLUMNS: &str = "id, created_ms, application_id, vendor_id, event_type, error_code, \
+     category, company_id, user_email, resolved, version, expires_ms, data";
+
+#[async_trait]
+impl ErrorStore for SqliteStore {
+    async fn insert_error(&self, record: &ErrorRecord) -> Result<(), StoreError> {
+        let row = error_row(record)?;
+        let id = record.id.clone();
+        self.write(move |c| {
+            c.execute(
+                &format!(
+                    "INSERT INTO integration_errors({ERROR_COLUMNS}) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+                ),
+                rusqlite::params_from_iter(row),
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    StoreError::Conflict(format!("error record {id} exists"))
+                } else {
+                    internal(e)
+                }
+            })?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_error(&self, id: &str) -> Result<Option<ErrorRecord>, StoreError> {
+        let id = id.to_owned();
+        let data: Option<String> = self
+            .read(move |c| {
+                c.query_row(
+                    "SELECT data FROM integration_errors WHERE id = ?1",
+                    params![id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(internal)
+            })
+            .await?;
+        data.as_deref().map(from_json).transpose()
+    }
+
+    async fn update_error(&self, record: &ErrorRecord, expected: u64) -> Result<(), StoreError> {
+        let mut row = error_row(record)?;
+        row.push(SqlValue::Integer(expected as i64));
+        let id = record.id.clone();
+        self.write(move |c| {
+            let changed = c
+                .execute(
+                    &format!(
+                        "UPDATE integration_errors SET ({ERROR_COLUMNS}) = \
+                         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+                         WHERE id = ?1 AND version = ?14"
+                    ),
+                    rusqlite::params_from_iter(row),
+                )
+                .map_err(internal)?;
+            if changed == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::Conflict(format!(
+                    "error record {id} is missing or not at the expected version"
+                )))
+            }
+        })
+        .await
+    }
+
+    async fn query_errors(&self, query: &ErrorQuery) -> Result<ErrorPage, StoreError> {
+        let (sql, args) = error_query_sql(query);
+        let limit = query.limit;
+        let rows: Vec<String> = self
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(&sql).map_err(internal)?;
+                let rows = stmt
+                    .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(0))
+                    .map_err(internal)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(internal)?;
+                Ok(rows)
+            })
+            .await?;
+        let mut items = rows
+            .iter()
+            .map(|d| from_json::<ErrorRecord>(d))
+            .collect::<Result<Vec<_>, _>>()?;
+        // One row past the limit tells whether another page exists.
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(Position::of)
+        } else {
+            None
+        };
+        Ok(ErrorPage { items, next })
+    }
+}
+
+fn error_query_sql(q: &ErrorQuery) -> (String, Vec<SqlValue>) {
+    let mut clauses: Vec<String> = Vec::new();
+    let mut args: Vec<SqlValue> = Vec::new();
+    let mut eq = |column: &str, value: SqlValue, clauses: &mut Vec<String>| {
+        args.push(value);
+        clauses.push(format!("{column} = ?{}", args.len()));
+    };
+    match q.resolved {
+        ResolvedFilter::Unresolved => eq("resolved", SqlValue::Integer(0), &mut clauses),
+        ResolvedFilter::Resolved => eq("resolved", SqlValue::Integer(1), &mut clauses),
+        ResolvedFilter::All => {}
+    }
+    let text = |s: &str| SqlValue::Text(s.to_owned());
+    if let Some(v) = &q.vendor {
+        eq("vendor_id", text(v.as_str()), &mut clauses);
+    }
+    if let Some(a) = &q.application_id {
+        eq("application_id", text(a.as_str()), &mut clauses);
+    }
+    if let Some(t) = q.event_type {
+        eq("event_type", text(t.as_str()), &mut clauses);
+    }
+    if let Some(c) = q.error_code {
+        eq("error_code", text(c.as_str()), &mut clauses);
+    }
+    if let Some(c) = q.category {
+        eq("category", text(c.as_str()), &mut clauses);
+    }
+    if let Some(c) = &q.company_id {
+        eq("company_id", text(c), &mut clauses);
+    }
+    if let Some(e) = &q.user_email {
+        eq("user_email", text(e), &mut clauses);
+    }
+    if let Some(from) = q.from {
+        args.push(SqlValue::Integer(from.timestamp_millis()));
+        clauses.push(format!("created_ms >= ?{}", args.len()));
+    }
+    if let Some(to) = q.to {
+        args.push(SqlValue::Integer(to.timestamp_millis()));
+        clauses.push(format!("created_ms < ?{}", args.len()));
+    }
+    if let Some(after) = &q.after {
+        args.push(SqlValue::Integer(after.creation_date.timestamp_millis()));
+        args.push(SqlValue::Text(after.id.clone()));
+        clauses.push(format!(
+            "(created_ms, id) < (?{}, ?{})",
+            args.len() - 1,
+            args.len()
+        ));
+    }
+    args.push(SqlValue::Integer(q.limit as i64 + 1));
+    let filter = if clauses.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", clauses.join(" AND "))
+    };
+    (
+        format!(
+            "SELECT data FROM integration_errors {filter} ORDER BY created_ms DESC, id DESC LIMIT ?{}",
+            args.len()
+        ),
+        args,
+    )
+}
