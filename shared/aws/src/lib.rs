@@ -1,1 +1,36 @@
+//! AWS adapters: the DynamoDB store and the SQS dispatch queue.
 
+pub mod config;
+mod dynamo;
+mod sqs;
+
+pub use dynamo::{create_table, DynamoStore, TABLE_INDEXES};
+pub use sqs::SqsQueue;
+
+use iev_domain::StoreError;
+
+/// Maps an SDK failure to the domain's words: network trouble and throttling are
+/// worth retrying (`Unavailable`), the rest is a bug or misconfiguration.
+pub(crate) fn sdk_error<E, R>(op: &str, e: aws_sdk_dynamodb::error::SdkError<E, R>) -> StoreError
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_dynamodb::error::SdkError;
+    let detail = format!("{op}: {}", aws_sdk_dynamodb::error::DisplayErrorContext(&e));
+    match &e {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => StoreError::Unavailable(detail),
+        SdkError::ServiceError(s) => match s.err().code() {
+            Some(
+                "ProvisionedThroughputExceededException"
+                | "ThrottlingException"
+                | "RequestLimitExceeded"
+                | "InternalServerError"
+                | "ServiceUnavailable"
+                | "TransactionConflictException",
+            ) => StoreError::Unavailable(detail),
+            _ => StoreError::Internal(detail),
+        },
+        _ => StoreError::Internal(detail),
+    }
+}

@@ -1,1 +1,226 @@
+//! The one place where the domain meets HTTP: every error becomes a response
+//! here, credentials are read here, request bodies are bounded here.
 
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use iev_domain::auth::Caller;
+use iev_domain::service::{Service, MAX_BODY_BYTES};
+use iev_domain::{DomainError, StoreError};
+use serde_json::json;
+use std::sync::Arc;
+
+/// What every handler shares.
+pub type AppState = Arc<Service>;
+
+/// A handler's failure. Only these reach a client; internal detail goes to the log.
+#[derive(Debug)]
+pub struct ApiError(pub DomainError);
+
+impl From<DomainError> for ApiError {
+    fn from(e: DomainError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError(DomainError::Store(e))
+    }
+}
+
+fn error_body(status: StatusCode, code: &str, message: &str, field: Option<&str>) -> Response {
+    let mut error = json!({"code": code, "message": message});
+    if let Some(f) = field {
+        error["field"] = json!(f);
+    }
+    (status, Json(json!({ "error": error }))).into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        match &e {
+            DomainError::Invalid { field, message } => error_body(
+                StatusCode::BAD_REQUEST,
+                "invalid_input",
+                message,
+                field.as_deref(),
+            ),
+            DomainError::Unauthenticated => error_body(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "missing or unknown credential",
+                None,
+            ),
+            DomainError::BadSignature(detail) => error_body(
+                StatusCode::UNAUTHORIZED,
+                "bad_signature",
+                &format!("OAuth signature rejected: {detail}"),
+                None,
+            ),
+            DomainError::Forbidden => error_body(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this credential's role may not do that",
+                None,
+            ),
+            DomainError::NotFound(what) => error_body(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                &format!("{what} not found"),
+                None,
+            ),
+            DomainError::Conflict(message) => {
+                error_body(StatusCode::CONFLICT, "conflict", message, None)
+            }
+            DomainError::TooLarge { limit } => error_body(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                &format!("request body is larger than {limit} bytes"),
+                None,
+            ),
+            DomainError::Store(StoreError::Unavailable(detail)) => {
+                tracing::warn!(error = %detail, "storage or queue unavailable");
+                error_body(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "storage or queue unavailable; retry later",
+                    None,
+                )
+            }
+            DomainError::Store(StoreError::Conflict(detail)) => {
+                tracing::warn!(error = %detail, "write conflict");
+                error_body(
+                    StatusCode::CONFLICT,
+                    "conflict",
+                    "the record was changed by another request; try again",
+                    None,
+                )
+            }
+            DomainError::Store(StoreError::Internal(detail)) => {
+                tracing::error!(error = %detail, "internal error");
+                error_body(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "internal error",
+                    None,
+                )
+            }
+        }
+    }
+}
+
+/// The caller named by `Authorization: Bearer <key>`.
+pub struct Authenticated(pub Caller);
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let key = bearer(&parts.headers);
+        Ok(Authenticated(state.authenticate(key).await?))
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, key) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| key.trim())
+}
+
+/// A request body of at most 256 KiB; a larger one is refused with 413 before
+/// it is read further.
+pub struct BoundedBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for BoundedBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
+        let too_large = ApiError(DomainError::TooLarge {
+            limit: MAX_BODY_BYTES,
+        });
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<usize>().ok());
+        if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
+            return Err(too_large);
+        }
+        let body: Body = req.into_body();
+        axum::body::to_bytes(body, MAX_BODY_BYTES)
+            .await
+            .map(BoundedBody)
+            .map_err(|_| too_large)
+    }
+}
+
+/// JSON 404 and 405 for anything no route serves, so clients always get the error shape.
+pub fn with_fallbacks(router: Router<AppState>) -> Router<AppState> {
+    router
+        .fallback(|| async { ApiError(DomainError::NotFound("route")) })
+        .method_not_allowed_fallback(|| async {
+            error_body(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take that method",
+                None,
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn body_of(e: DomainError) -> (StatusCode, serde_json::Value) {
+        let resp = ApiError(e).into_response();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn an_invalid_field_answers_400_naming_the_field() {
+        let (status, body) = body_of(DomainError::invalid("payload.order", "required")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(body["error"]["field"], "payload.order");
+        assert_eq!(body["error"]["code"], "invalid_input");
+    }
+
+    #[tokio::test]
+    async fn an_internal_failure_reveals_nothing_of_its_detail() {
+        let (status, body) = body_of(DomainError::Store(StoreError::Internal(
+            "sqlite: disk I/O error at /var/secret/path".into(),
+        )))
+        .await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!body.to_string().contains("secret"));
+        assert_eq!(body["error"]["message"], "internal error");
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_store_answers_503() {
+        let (status, body) =
+            body_of(DomainError::Store(StoreError::Unavailable("timeout to 10.0.0.1".into())))
+                .await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!body.to_string().contains("10.0.0.1"));
+    }
+
+    #[test]
+    fn a_bearer_key_is_read_case_insensitively_and_other_schemes_are_not() {
+        let mut h = HeaderMap::new();
+        h.insert(header::AUTHORIZATION, "bearer iev_abc".parse().unwrap());
+        assert_eq!(bearer(&h), Some("iev_abc"));
+        h.insert(header::AUTHORIZATION, "Basic abc".parse().unwrap());
+        assert_eq!(bearer(&h), None);
+    }
+}

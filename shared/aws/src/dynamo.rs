@@ -1,0 +1,625 @@
+//! One DynamoDB table holds everything. Keys:
+//!
+//! | item           | PK                 | SK            |
+//! |----------------|--------------------|---------------|
+//! | API key        | `KEY#<hash>`       | `KEY`         |
+//! | integration    | `APP#<appId>`      | `INTEGRATION` |
+//! | event          | `EVENT#<id>`       | `EVENT`       |
+//! | token lookup   | `TOKEN#<token>`    | `TOKEN`       |
+//! | idempotency    | `IDEM#<scope>`     | `IDEM`        |
+//! | failure record | `ERR#<id>`         | `ERR`         |
+//!
+//! Failure records also carry one key pair per report index; each partition
+//! holds one resolved state, and the sort key `<creation ms, 13 digits>#<id>`
+//! orders newest first with `ScanIndexForward = false`:
+//!
+//! | index     | partition                      | serves                           |
+//! |-----------|--------------------------------|----------------------------------|
+//! | `byState` | `OPEN` / `RESOLVED`            | the manager's default view       |
+//! | `byApp`   | `<appId>#<state>`              | one application                  |
+//! | `byVendor`| `<vendorId>#<state>`           | a vendor's own records           |
+//! | `byCode`  | `<errorCode>#<state>`          | one error code in a date range   |
+//! | `byType`  | `<eventType>#<state>`          | one event type in a date range   |
+//!
+//! `resolved=all` reads both states' partitions and merges them: two requests a page.
+//! Filters the chosen index does not cover are applied as a FilterExpression.
+
+use crate::sdk_error;
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, CancellationReason, Delete,
+    GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, Put,
+    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
+};
+use aws_sdk_dynamodb::Client;
+use iev_domain::auth::{ApiKeyRecord, KeyHash};
+use iev_domain::event::Event;
+use iev_domain::integration::{ApplicationId, Integration};
+use iev_domain::ports::{
+    ErrorStore, EventStore, IdempotencyRecord, InsertOutcome, IntegrationStore, KeyStore,
+};
+use iev_domain::record::{ErrorPage, ErrorQuery, ErrorRecord, Position, ResolvedFilter};
+use iev_domain::StoreError;
+use std::collections::HashMap;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// The report indexes: (name, partition attribute, sort attribute).
+pub const TABLE_INDEXES: [(&str, &str, &str); 5] = [
+    ("byState", "G1PK", "G1SK"),
+    ("byApp", "G2PK", "G2SK"),
+    ("byVendor", "G3PK", "G3SK"),
+    ("byCode", "G4PK", "G4SK"),
+    ("byType", "G5PK", "G5SK"),
+];
+
+const TTL_ATTRIBUTE: &str = "expiresAt";
+
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn key(pk: String, sk: &str) -> Item {
+    HashMap::from([("PK".to_owned(), s(pk)), ("SK".to_owned(), s(sk))])
+}
+
+fn internal(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Internal(e.to_string())
+}
+
+fn data_item<T: serde::Serialize>(pk: String, sk: &str, value: &T) -> Result<Item, StoreError> {
+    let mut item = key(pk, sk);
+    item.insert(
+        "data".into(),
+        s(serde_json::to_string(value).map_err(internal)?),
+    );
+    Ok(item)
+}
+
+fn from_item<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
+    let data = item
+        .get("data")
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| StoreError::Internal("item has no data attribute".into()))?;
+    serde_json::from_str(data).map_err(|e| StoreError::Internal(format!("corrupt item: {e}")))
+}
+
+fn state(resolved: bool) -> &'static str {
+    if resolved {
+        "RESOLVED"
+    } else {
+        "OPEN"
+    }
+}
+
+fn sort_key(ms: i64, id: &str) -> String {
+    format!("{ms:013}#{id}")
+}
+
+fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) -> bool {
+    e.code() == Some("ConditionalCheckFailedException")
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn get_item<T: serde::de::DeserializeOwned>(
+        &self,
+        pk: String,
+        sk: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        out.item().map(from_item).transpose()
+    }
+
+    /// Puts `item` only if no item has its key; `Conflict` otherwise.
+    async fn put_new(&self, item: Item, what: &str) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await
+            .map_err(|e| match e.as_service_error() {
+                Some(se) if is_condition_failure(se) => {
+                    StoreError::Conflict(format!("{what} exists"))
+                }
+                _ => sdk_error("PutItem", e),
+            })?;
+        Ok(())
+    }
+
+    /// Puts `item` only if the stored one is at `expected` version.
+    async fn put_versioned(&self, item: Item, expected: u64, what: &str) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("version = :expected")
+            .expression_attribute_values(":expected", n(expected))
+            .send()
+            .await
+            .map_err(|e| match e.as_service_error() {
+                Some(se) if is_condition_failure(se) => StoreError::Conflict(format!(
+                    "{what} is missing or not at the expected version"
+                )),
+                _ => sdk_error("PutItem", e),
+            })?;
+        Ok(())
+    }
+
+    fn error_item(&self, r: &ErrorRecord) -> Result<Item, StoreError> {
+        let mut item = data_item(format!("ERR#{}", r.id), "ERR", r)?;
+        let st = state(r.manually_resolved);
+        let sk = sort_key(r.creation_date.timestamp_millis(), &r.id);
+        let mut partitions = vec![
+            st.to_owned(),
+            format!("{}#{st}", r.application_id),
+            format!("{}#{st}", r.vendor_id.as_str()),
+            format!("{}#{st}", r.error_code),
+        ];
+        if let Some(t) = r.event_type {
+            partitions.push(format!("{t}#{st}"));
+        }
+        for ((_, pk_attr, sk_attr), pk) in TABLE_INDEXES.iter().zip(partitions) {
+            item.insert((*pk_attr).to_owned(), s(pk));
+            item.insert((*sk_attr).to_owned(), s(sk.clone()));
+        }
+        let filterable = [
+            ("applicationId", Some(r.application_id.as_str().to_owned())),
+            ("vendorId", Some(r.vendor_id.as_str().to_owned())),
+            ("eventType", r.event_type.map(|t| t.as_str().to_owned())),
+            ("errorCode", Some(r.error_code.as_str().to_owned())),
+            ("category", Some(r.category.as_str().to_owned())),
+            ("companyId", r.company_id.clone()),
+            ("userEmail", r.user_email.clone()),
+        ];
+        for (name, value) in filterable {
+            if let Some(v) = value.filter(|v| !v.is_empty()) {
+                item.insert(name.to_owned(), s(v));
+            }
+        }
+        item.insert("version".into(), n(r.version));
+        item.insert(TTL_ATTRIBUTE.into(), n(r.expires_at.timestamp()));
+        Ok(item)
+    }
+
+    /// Reads one index partition newest first until `want` records match or it runs out.
+    async fn query_partition(
+        &self,
+        plan: &QueryPlan<'_>,
+        partition: String,
+        want: usize,
+    ) -> Result<Vec<ErrorRecord>, StoreError> {
+        let mut found = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut req = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(plan.index)
+                .scan_index_forward(false)
+                .expression_attribute_names("#pk", plan.pk_attr)
+                .expression_attribute_values(":pk", s(partition.clone()))
+                .set_exclusive_start_key(start.take());
+            let mut condition = "#pk = :pk".to_owned();
+            if plan.lower.is_some() || plan.upper.is_some() {
+                req = req.expression_attribute_names("#sk", plan.sk_attr);
+            }
+            match (&plan.lower, &plan.upper) {
+                (Some(lo), Some(hi)) => {
+                    condition.push_str(" AND #sk BETWEEN :lo AND :hi");
+                    req = req
+                        .expression_attribute_values(":lo", s(lo.clone()))
+                        .expression_attribute_values(":hi", s(hi.clone()));
+                }
+                (Some(lo), None) => {
+                    condition.push_str(" AND #sk >= :lo");
+                    req = req.expression_attribute_values(":lo", s(lo.clone()));
+                }
+                (None, Some(hi)) => {
+                    condition.push_str(" AND #sk < :hi");
+                    req = req.expression_attribute_values(":hi", s(hi.clone()));
+                }
+                (None, None) => {}
+            }
+            req = req.key_condition_expression(condition);
+            if !plan.filters.is_empty() {
+                let mut parts = Vec::new();
+                for (i, (attr, value)) in plan.filters.iter().enumerate() {
+                    req = req
+                        .expression_attribute_names(format!("#f{i}"), *attr)
+                        .expression_attribute_values(format!(":f{i}"), s(value.clone()));
+                    parts.push(format!("#f{i} = :f{i}"));
+                }
+                req = req.filter_expression(parts.join(" AND "));
+            }
+            // Unfiltered pages need exactly `want`; filtered ones read further per request.
+            let page_size = if plan.filters.is_empty() {
+                want
+            } else {
+                (want * 4).min(1000)
+            };
+            let out = req
+                .limit(page_size as i32)
+                .send()
+                .await
+                .map_err(|e| sdk_error("Query", e))?;
+            for item in out.items() {
+                let record: ErrorRecord = from_item(item)?;
+                // BETWEEN is inclusive: the cursor's own record comes back and is dropped.
+                if plan.query.matches(&record) {
+                    found.push(record);
+                }
+            }
+            match out.last_evaluated_key() {
+                Some(k) if found.len() < want => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        found.truncate(want);
+        Ok(found)
+    }
+}
+
+/// Which index a report query reads and what it still filters.
+struct QueryPlan<'q> {
+    query: &'q ErrorQuery,
+    index: &'static str,
+    pk_attr: &'static str,
+    sk_attr: &'static str,
+    /// Partition key without its state suffix ("" for `byState`).
+    prefix: String,
+    lower: Option<String>,
+    upper: Option<String>,
+    filters: Vec<(&'static str, String)>,
+}
+
+impl<'q> QueryPlan<'q> {
+    fn for_query(q: &'q ErrorQuery) -> Self {
+        let (slot, prefix) = if let Some(a) = &q.application_id {
+            (1, format!("{a}#"))
+        } else if let Some(c) = q.error_code {
+            (3, format!("{c}#"))
+        } else if let Some(t) = q.event_type {
+            (4, format!("{t}#"))
+        } else if let Some(v) = &q.vendor {
+            (2, format!("{}#", v.as_str()))
+        } else {
+            (0, String::new())
+        };
+        let (index, pk_attr, sk_attr) = TABLE_INDEXES[slot];
+        let mut filters = Vec::new();
+        let mut filter = |used: bool, attr: &'static str, v: Option<String>| {
+            if let (false, Some(v)) = (used, v) {
+                filters.push((attr, v));
+            }
+        };
+        filter(slot == 2, "vendorId", q.vendor.as_ref().map(|v| v.as_str().to_owned()));
+        filter(slot == 1, "applicationId", q.application_id.as_ref().map(|a| a.to_string()));
+        filter(slot == 3, "errorCode", q.error_code.map(|c| c.to_string()));
+        filter(slot == 4, "eventType", q.event_type.map(|t| t.to_string()));
+        filter(false, "category", q.category.map(|c| c.to_string()));
+        filter(false, "companyId", q.company_id.clone());
+        filter(false, "userEmail", q.user_email.clone());
+        let to = q.to.map(|t| format!("{:013}", t.timestamp_millis()));
+        let after = q
+            .after
+            .as_ref()
+            .map(|p| sort_key(p.creation_date.timestamp_millis(), &p.id));
+        // The smaller exclusive bound wins; with a lower bound it becomes BETWEEN's
+        // inclusive end, and the one record equal to it is dropped by `matches`.
+        let upper = match (to, after) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        QueryPlan {
+            query: q,
+            index,
+            pk_attr,
+            sk_attr,
+            prefix,
+            lower: q.from.map(|f| format!("{:013}", f.timestamp_millis())),
+            upper,
+            filters,
+        }
+    }
+}
+
+#[async_trait]
+impl KeyStore for DynamoStore {
+    async fn insert_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
+        let item = data_item(format!("KEY#{}", record.hash.0), "KEY", record)?;
+        self.put_new(item, "api key").await
+    }
+
+    async fn get_key(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.get_item(format!("KEY#{}", hash.0), "KEY").await
+    }
+}
+
+#[async_trait]
+impl IntegrationStore for DynamoStore {
+    async fn get_integration(&self, id: &ApplicationId) -> Result<Option<Integration>, StoreError> {
+        self.get_item(format!("APP#{id}"), "INTEGRATION").await
+    }
+
+    async fn save_integration(
+        &self,
+        integration: &Integration,
+        expected: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let mut item = data_item(
+            format!("APP#{}", integration.application_id),
+            "INTEGRATION",
+            integration,
+        )?;
+        item.insert("version".into(), n(integration.version));
+        match expected {
+            None => self.put_new(item, "integration").await,
+            Some(v) => self.put_versioned(item, v, "integration").await,
+        }
+    }
+}
+
+fn put(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {
+    Ok(TransactWriteItem::builder()
+        .put(
+            Put::builder()
+                .table_name(table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(PK)")
+                .build()
+                .map_err(internal)?,
+        )
+        .build())
+}
+
+fn delete(table: &str, k: Item) -> Result<TransactWriteItem, StoreError> {
+    Ok(TransactWriteItem::builder()
+        .delete(
+            Delete::builder()
+                .table_name(table)
+                .set_key(Some(k))
+                .build()
+                .map_err(internal)?,
+        )
+        .build())
+}
+
+fn failed_condition(reasons: &[CancellationReason], index: usize) -> bool {
+    reasons
+        .get(index)
+        .and_then(|r| r.code())
+        .is_some_and(|c| c == "ConditionalCheckFailed")
+}
+
+#[async_trait]
+impl EventStore for DynamoStore {
+    async fn insert_event(
+        &self,
+        event: &Event,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<InsertOutcome, StoreError> {
+        let mut event_item = data_item(format!("EVENT#{}", event.id), "EVENT", event)?;
+        event_item.insert("status".into(), s(event.status.as_str()));
+        let mut token_item = key(format!("TOKEN#{}", event.token), "TOKEN");
+        token_item.insert("eventId".into(), s(event.id.clone()));
+        let mut items = vec![put(&self.table, event_item)?, put(&self.table, token_item)?];
+        if let Some(i) = idempotency {
+            items.push(put(
+                &self.table,
+                data_item(format!("IDEM#{}", i.scope), "IDEM", i)?,
+            )?);
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => return Ok(InsertOutcome::Inserted),
+            Err(e) => e,
+        };
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        if let Some(TransactWriteItemsError::TransactionCanceledException(c)) =
+            err.as_service_error()
+        {
+            let reasons = c.cancellation_reasons();
+            if idempotency.is_some() && failed_condition(reasons, 2) {
+                let scope = &idempotency.expect("checked above").scope;
+                let previous: IdempotencyRecord = self
+                    .get_item(format!("IDEM#{scope}"), "IDEM")
+                    .await?
+                    .ok_or_else(|| {
+                        StoreError::Unavailable("idempotency record is being replaced".into())
+                    })?;
+                return Ok(InsertOutcome::Replay(previous));
+            }
+            if failed_condition(reasons, 0) || failed_condition(reasons, 1) {
+                return Err(StoreError::Conflict(format!(
+                    "event {} or its token exists",
+                    event.id
+                )));
+            }
+        }
+        Err(sdk_error("TransactWriteItems", err))
+    }
+
+    async fn remove_event(
+        &self,
+        event: &Event,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> Result<(), StoreError> {
+        let mut items = vec![
+            delete(&self.table, key(format!("EVENT#{}", event.id), "EVENT"))?,
+            delete(&self.table, key(format!("TOKEN#{}", event.token), "TOKEN"))?,
+        ];
+        if let Some(i) = idempotency {
+            items.push(delete(&self.table, key(format!("IDEM#{}", i.scope), "IDEM"))?);
+        }
+        self.client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await
+            .map_err(|e| sdk_error("TransactWriteItems", e))?;
+        Ok(())
+    }
+
+    async fn get_event(&self, id: &str) -> Result<Option<Event>, StoreError> {
+        self.get_item(format!("EVENT#{id}"), "EVENT").await
+    }
+
+    async fn get_event_by_token(&self, token: &str) -> Result<Option<Event>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("TOKEN#{token}"), "TOKEN")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        let Some(id) = out
+            .item()
+            .and_then(|i| i.get("eventId"))
+            .and_then(|v| v.as_s().ok())
+        else {
+            return Ok(None);
+        };
+        self.get_event(id).await
+    }
+}
+
+#[async_trait]
+impl ErrorStore for DynamoStore {
+    async fn insert_error(&self, record: &ErrorRecord) -> Result<(), StoreError> {
+        let item = self.error_item(record)?;
+        self.put_new(item, &format!("error record {}", record.id))
+            .await
+    }
+
+    async fn get_error(&self, id: &str) -> Result<Option<ErrorRecord>, StoreError> {
+        self.get_item(format!("ERR#{id}"), "ERR").await
+    }
+
+    async fn update_error(&self, record: &ErrorRecord, expected: u64) -> Result<(), StoreError> {
+        let item = self.error_item(record)?;
+        self.put_versioned(item, expected, &format!("error record {}", record.id))
+            .await
+    }
+
+    async fn query_errors(&self, query: &ErrorQuery) -> Result<ErrorPage, StoreError> {
+        let plan = QueryPlan::for_query(query);
+        let want = query.limit + 1;
+        let states: &[bool] = match query.resolved {
+            ResolvedFilter::Unresolved => &[false],
+            ResolvedFilter::Resolved => &[true],
+            ResolvedFilter::All => &[false, true],
+        };
+        let reads = states.iter().map(|resolved| {
+            self.query_partition(&plan, format!("{}{}", plan.prefix, state(*resolved)), want)
+        });
+        // Both partitions are read side by side: one round trip of latency.
+        let mut items: Vec<ErrorRecord> = futures::future::try_join_all(reads)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        items.sort_by(|a, b| Position::of(b).cmp(&Position::of(a)));
+        let next = if items.len() > query.limit {
+            items.truncate(query.limit);
+            items.last().map(Position::of)
+        } else {
+            None
+        };
+        Ok(ErrorPage { items, next })
+    }
+}
+
+/// Creates the table with the keys, indexes and TTL that `template.yaml` declares;
+/// for tests, the benchmark, and a fresh DynamoDB Local.
+pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError> {
+    let attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(internal)
+    };
+    let key_el = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .map_err(internal)
+    };
+    let mut req = client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("PK")?)
+        .attribute_definitions(attr("SK")?)
+        .key_schema(key_el("PK", KeyType::Hash)?)
+        .key_schema(key_el("SK", KeyType::Range)?);
+    for (name, pk, sk) in TABLE_INDEXES {
+        req = req
+            .attribute_definitions(attr(pk)?)
+            .attribute_definitions(attr(sk)?)
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name(name)
+                    .key_schema(key_el(pk, KeyType::Hash)?)
+                    .key_schema(key_el(sk, KeyType::Range)?)
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::All)
+                            .build(),
+                    )
+                    .build()
+                    .map_err(internal)?,
+            );
+    }
+    req.send().await.map_err(|e| sdk_error("CreateTable", e))?;
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name(TTL_ATTRIBUTE)
+                .enabled(true)
+                .build()
+                .map_err(internal)?,
+        )
+        .send()
+        .await
+        .map_err(|e| sdk_error("UpdateTimeToLive", e))?;
+    Ok(())
+}

@@ -1,0 +1,44 @@
+use async_trait::async_trait;
+use iev_domain::ports::{DispatchMessage, DispatchQueue};
+use iev_domain::StoreError;
+
+/// The dispatch queue in AWS. SQS keeps each message until the dispatch
+/// function deletes it; after too many receives it moves to the dead-letter queue.
+#[derive(Clone)]
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsQueue {
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+        SqsQueue {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+
+    pub fn client(&self) -> &aws_sdk_sqs::Client {
+        &self.client
+    }
+
+    pub fn queue_url(&self) -> &str {
+        &self.queue_url
+    }
+}
+
+#[async_trait]
+impl DispatchQueue for SqsQueue {
+    async fn enqueue(&self, message: &DispatchMessage) -> Result<(), StoreError> {
+        let body =
+            serde_json::to_string(message).map_err(|e| StoreError::Internal(e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .map_err(|e| crate::sdk_error("SendMessage", e))?;
+        Ok(())
+    }
+}
