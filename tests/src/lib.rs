@@ -1,1 +1,84 @@
+//! Helpers shared by the test suites and the benchmark: fixtures, stores on
+//! both backends, and a local runner started on a free port.
 
+pub mod aws;
+pub mod fixtures;
+
+use iev_runner::{RunnerConfig, Running};
+
+/// A local runner on 127.0.0.1:0 over its own data directory.
+pub struct TestApp {
+    pub running: Running,
+    pub base: String,
+    pub data_dir: std::path::PathBuf,
+    pub client: reqwest::Client,
+}
+
+impl TestApp {
+    pub async fn start_in(data_dir: &std::path::Path) -> TestApp {
+        let running = iev_runner::start(RunnerConfig {
+            listen: "127.0.0.1:0".into(),
+            data_dir: data_dir.to_owned(),
+            public_url: None,
+            admin_key: None,
+        })
+        .await
+        .expect("the local runner starts");
+        TestApp {
+            base: format!("http://{}", running.addr),
+            running,
+            data_dir: data_dir.to_owned(),
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops serving, as a crash would: nothing is flushed beyond what the store committed.
+    pub async fn stop(self) {
+        self.running.server.abort();
+        let _ = self.running.server.await;
+    }
+
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(k) = key {
+            req = req.bearer_auth(k);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("the runner answers");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        (status, json)
+    }
+
+    /// A new key of `role` (and vendor), made with the admin key.
+    pub async fn key(&self, role: &str, vendor: Option<&str>) -> String {
+        let mut body = serde_json::json!({ "role": role });
+        if let Some(v) = vendor {
+            body["vendorId"] = v.into();
+        }
+        let admin = self.running.admin_key.clone();
+        let (status, json) = self
+            .send(
+                reqwest::Method::POST,
+                "/v1/api-keys",
+                Some(&admin),
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, 201, "{json}");
+        json["key"].as_str().unwrap().to_owned()
+    }
+}

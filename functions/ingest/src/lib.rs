@@ -5,8 +5,8 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use iev_domain::integration::IntegrationView;
 use iev_domain::event::EventBody;
+use iev_domain::integration::IntegrationView;
 use iev_domain::service::{Accepted, NewKey};
 use iev_http::{ApiError, AppState, Authenticated, BoundedBody};
 
@@ -70,7 +70,9 @@ pub async fn get_integration(
     Authenticated(caller): Authenticated,
     Path(application_id): Path<String>,
 ) -> Result<Json<IntegrationView>, ApiError> {
-    Ok(Json(service.get_integration(&caller, &application_id).await?))
+    Ok(Json(
+        service.get_integration(&caller, &application_id).await?,
+    ))
 }
 
 pub async fn create_key(

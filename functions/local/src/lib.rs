@@ -117,10 +117,12 @@ pub async fn start(config: RunnerConfig) -> Result<Running, RunnerError> {
             addr: config.listen.clone(),
             source,
         })?;
-    let addr = listener.local_addr().map_err(|source| RunnerError::Listen {
-        addr: config.listen.clone(),
-        source,
-    })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|source| RunnerError::Listen {
+            addr: config.listen.clone(),
+            source,
+        })?;
     let public_url = config
         .public_url
         .clone()
@@ -147,7 +149,10 @@ pub async fn start(config: RunnerConfig) -> Result<Running, RunnerError> {
         .await
         .map_err(|e| RunnerError::Store(e.to_string()))?;
     if !pending.is_empty() {
-        tracing::info!(count = pending.len(), "re-queueing events accepted before the last stop");
+        tracing::info!(
+            count = pending.len(),
+            "re-queueing events accepted before the last stop"
+        );
     }
     for event_id in pending {
         queue

@@ -4,8 +4,7 @@ use std::process::ExitCode;
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
     let running = match iev_runner::start(iev_runner::RunnerConfig::from_env()).await {
@@ -16,7 +15,10 @@ async fn main() -> ExitCode {
         }
     };
     if running.admin_key_generated {
-        println!("admin key (also written to the data directory's admin-key file): {}", running.admin_key);
+        println!(
+            "admin key (also written to the data directory's admin-key file): {}",
+            running.admin_key
+        );
     }
     tracing::info!(addr = %running.addr, "Integration Events is serving");
     let _keep_queue_open = running.queue;

@@ -320,8 +320,16 @@ impl<'q> QueryPlan<'q> {
                 filters.push((attr, v));
             }
         };
-        filter(slot == 2, "vendorId", q.vendor.as_ref().map(|v| v.as_str().to_owned()));
-        filter(slot == 1, "applicationId", q.application_id.as_ref().map(|a| a.to_string()));
+        filter(
+            slot == 2,
+            "vendorId",
+            q.vendor.as_ref().map(|v| v.as_str().to_owned()),
+        );
+        filter(
+            slot == 1,
+            "applicationId",
+            q.application_id.as_ref().map(|a| a.to_string()),
+        );
         filter(slot == 3, "errorCode", q.error_code.map(|c| c.to_string()));
         filter(slot == 4, "eventType", q.event_type.map(|t| t.to_string()));
         filter(false, "category", q.category.map(|c| c.to_string()));
@@ -452,8 +460,9 @@ impl EventStore for DynamoStore {
             err.as_service_error()
         {
             let reasons = c.cancellation_reasons();
-            if idempotency.is_some() && failed_condition(reasons, 2) {
-                let scope = &idempotency.expect("checked above").scope;
+            if let Some(IdempotencyRecord { scope, .. }) =
+                idempotency.filter(|_| failed_condition(reasons, 2))
+            {
                 let previous: IdempotencyRecord = self
                     .get_item(format!("IDEM#{scope}"), "IDEM")
                     .await?
@@ -482,7 +491,10 @@ impl EventStore for DynamoStore {
             delete(&self.table, key(format!("TOKEN#{}", event.token), "TOKEN"))?,
         ];
         if let Some(i) = idempotency {
-            items.push(delete(&self.table, key(format!("IDEM#{}", i.scope), "IDEM"))?);
+            items.push(delete(
+                &self.table,
+                key(format!("IDEM#{}", i.scope), "IDEM"),
+            )?);
         }
         self.client
             .transact_write_items()

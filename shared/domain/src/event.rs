@@ -497,10 +497,7 @@ mod tests {
     fn an_unknown_top_level_field_is_rejected_naming_it() {
         let mut v = order();
         v["surprise"] = json!(1);
-        assert_eq!(
-            field_of(parse(v).unwrap_err()).as_deref(),
-            Some("surprise")
-        );
+        assert_eq!(field_of(parse(v).unwrap_err()).as_deref(), Some("surprise"));
     }
 
     #[test]

@@ -268,7 +268,10 @@ mod tests {
         });
         match IntegrationSettings::parse(body.to_string().as_bytes()) {
             Err(DomainError::Invalid { field, .. }) => {
-                assert_eq!(field.as_deref(), Some("notificationUrls.SUBSCRIPTION_ORDER"))
+                assert_eq!(
+                    field.as_deref(),
+                    Some("notificationUrls.SUBSCRIPTION_ORDER")
+                )
             }
             other => panic!("expected Invalid, got {other:?}"),
         }

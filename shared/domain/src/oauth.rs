@@ -103,10 +103,8 @@ pub fn base_string_uri(url: &url::Url) -> String {
 
 /// RFC 5849 3.4.1: the string that is signed.
 pub fn signature_base_string(method: &str, url: &url::Url, params: &[(String, String)]) -> String {
-    let mut encoded: Vec<(String, String)> = params
-        .iter()
-        .map(|(k, v)| (encode(k), encode(v)))
-        .collect();
+    let mut encoded: Vec<(String, String)> =
+        params.iter().map(|(k, v)| (encode(k), encode(v))).collect();
     encoded.sort();
     let normalized = encoded
         .iter()

@@ -320,11 +320,7 @@ impl Service {
         };
         if let Err(queue_error) = self.queue.enqueue(&message).await {
             tracing::error!(event_id = %event.id, error = %queue_error, "queueing failed; removing the event");
-            if let Err(e) = self
-                .store
-                .remove_event(&event, idempotency.as_ref())
-                .await
-            {
+            if let Err(e) = self.store.remove_event(&event, idempotency.as_ref()).await {
                 tracing::error!(event_id = %event.id, error = %e, "could not remove an unqueued event");
             }
             return Err(queue_error.into());

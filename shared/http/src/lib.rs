@@ -129,9 +129,7 @@ impl FromRequestParts<AppState> for Authenticated {
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, key) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| key.trim())
+    scheme.eq_ignore_ascii_case("bearer").then(|| key.trim())
 }
 
 /// A request body of at most 256 KiB; a larger one is refused with 413 before
@@ -208,9 +206,10 @@ mod tests {
 
     #[tokio::test]
     async fn an_unavailable_store_answers_503() {
-        let (status, body) =
-            body_of(DomainError::Store(StoreError::Unavailable("timeout to 10.0.0.1".into())))
-                .await;
+        let (status, body) = body_of(DomainError::Store(StoreError::Unavailable(
+            "timeout to 10.0.0.1".into(),
+        )))
+        .await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(!body.to_string().contains("10.0.0.1"));
     }

@@ -155,7 +155,10 @@ impl SqliteStore {
     }
 
     /// Deletes failure records whose retention has run out; returns how many.
-    pub async fn purge_expired(&self, now: chrono::DateTime<chrono::Utc>) -> Result<usize, StoreError> {
+    pub async fn purge_expired(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<usize, StoreError> {
         let now_ms = now.timestamp_millis();
         self.write(move |c| {
             c.execute(

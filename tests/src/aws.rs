@@ -1,0 +1,41 @@
+//! The AWS stand-ins that `tests/run.sh` starts: DynamoDB Local and moto's SQS.
+
+use iev_aws::{create_table, DynamoStore, SqsQueue};
+
+/// Panics with directions when the servers are not there: these suites are never skipped.
+pub fn require_services() {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").is_ok()
+            && std::env::var("AWS_ENDPOINT_URL_SQS").is_ok(),
+        "the AWS adapter tests need DynamoDB Local and an SQS server: run them with tests/run.sh, \
+         which installs and starts both"
+    );
+}
+
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    require_services();
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// A DynamoDB store over a fresh table of its own.
+pub async fn dynamo_store() -> DynamoStore {
+    let client = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+    let table = format!("iev-test-{}", uuid::Uuid::new_v4());
+    create_table(&client, &table)
+        .await
+        .expect("the table is created");
+    DynamoStore::new(client, table)
+}
+
+/// An SQS queue of its own.
+pub async fn sqs_queue() -> SqsQueue {
+    let client = aws_sdk_sqs::Client::new(&sdk_config().await);
+    let name = format!("iev-test-{}", uuid::Uuid::new_v4());
+    let out = client
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .expect("the queue is created");
+    SqsQueue::new(client, out.queue_url().expect("a queue url"))
+}

@@ -1,0 +1,258 @@
+//! The benchmark the README names. It starts the release builds of the local
+//! runner and the bare-handler ceiling as separate processes, loads each from
+//! this process over loopback, and measures single-record store writes on the
+//! embedded store and DynamoDB Local. Prints one table.
+//!
+//! Run it through `tests/bench.sh`, which builds the binaries and starts DynamoDB Local.
+
+use hdrhistogram::Histogram;
+use iev_domain::ports::EventStore;
+use iev_tests::fixtures::{event, order_json};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const CONNECTIONS: usize = 50;
+const REQUESTS: usize = 20_000;
+const WARMUP: usize = 2_000;
+const STORE_WRITES: usize = 2_000;
+const DYNAMO_WRITES: usize = 500;
+
+struct Row {
+    what: String,
+    rate: Option<f64>,
+    p50_ms: f64,
+    p99_ms: f64,
+    note: String,
+}
+
+struct Guard(Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn binary(name: &str) -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("own path");
+    exe.with_file_name(name)
+}
+
+fn free_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+async fn wait_until_up(client: &reqwest::Client, url: &str) {
+    for _ in 0..200 {
+        if client.get(url).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{url} did not come up");
+}
+
+/// `total` POSTs of `body` from `CONNECTIONS` concurrent keep-alive connections.
+async fn load(
+    url: &str,
+    key: &str,
+    body: &serde_json::Value,
+    total: usize,
+) -> (f64, Histogram<u64>) {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONNECTIONS)
+        .build()
+        .unwrap();
+    let body = Arc::new(serde_json::to_vec(body).unwrap());
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..CONNECTIONS)
+        .map(|_| {
+            let (client, body, next) = (client.clone(), body.clone(), next.clone());
+            let (url, key) = (url.to_owned(), key.to_owned());
+            tokio::spawn(async move {
+                let mut hist = Histogram::<u64>::new(3).unwrap();
+                while next.fetch_add(1, Ordering::Relaxed) < total {
+                    let t = Instant::now();
+                    let resp = client
+                        .post(&url)
+                        .bearer_auth(&key)
+                        .header("content-type", "application/json")
+                        .body(body.as_ref().clone())
+                        .send()
+                        .await
+                        .expect("request sent");
+                    assert_eq!(resp.status().as_u16(), 202, "every request is accepted");
+                    resp.bytes().await.expect("response read");
+                    hist.record(t.elapsed().as_micros() as u64).unwrap();
+                }
+                hist
+            })
+        })
+        .collect();
+    let mut hist = Histogram::<u64>::new(3).unwrap();
+    for t in tasks {
+        hist.add(t.await.unwrap()).unwrap();
+    }
+    let rate = total as f64 / started.elapsed().as_secs_f64();
+    (rate, hist)
+}
+
+fn ms(h: &Histogram<u64>, q: f64) -> f64 {
+    h.value_at_quantile(q) as f64 / 1000.0
+}
+
+async fn bench_local_runner(rows: &mut Vec<Row>) {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let admin = "iev_bench_admin_key_0123456789abcdef0123456789";
+    let _runner = Guard(
+        Command::new(binary("iev-local"))
+            .env("IEV_LISTEN", &addr)
+            .env("IEV_DATA_DIR", dir.path())
+            .env("IEV_ADMIN_KEY", admin)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("target/release/iev-local exists: run tests/bench.sh"),
+    );
+    let client = reqwest::Client::new();
+    let base = format!("http://{addr}");
+    wait_until_up(&client, &base).await;
+    let put = client
+        .put(format!("{base}/v1/integrations/app-1"))
+        .bearer_auth(admin)
+        .json(&serde_json::json!({
+            "applicationName": "Bench", "vendorId": "v-1",
+            "notificationUrls": {"SUBSCRIPTION_ORDER": "http://127.0.0.1:9/?e={eventUrl}"},
+            "oauth": {"consumerKey": "k", "consumerSecret": "s"}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status().as_u16(), 200);
+    let key: serde_json::Value = client
+        .post(format!("{base}/v1/api-keys"))
+        .bearer_auth(admin)
+        .json(&serde_json::json!({"role": "marketplace"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = key["key"].as_str().unwrap().to_owned();
+    let url = format!("{base}/v1/events");
+    load(&url, &key, &order_json("app-1"), WARMUP).await;
+    let (rate, hist) = load(&url, &key, &order_json("app-1"), REQUESTS).await;
+    rows.push(Row {
+        what: "ingest, local runner (SQLite)".into(),
+        rate: Some(rate),
+        p50_ms: ms(&hist, 0.5),
+        p99_ms: ms(&hist, 0.99),
+        note: format!("{REQUESTS} events, {CONNECTIONS} connections"),
+    });
+}
+
+async fn bench_ceiling(rows: &mut Vec<Row>) {
+    let mut child = Command::new(binary("bare-ceiling"))
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("target/release/bare-ceiling exists: run tests/bench.sh");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let _ceiling = Guard(child);
+    let url = format!("http://{}/v1/events", line.trim());
+    load(&url, "none", &order_json("app-1"), WARMUP).await;
+    let (rate, hist) = load(&url, "none", &order_json("app-1"), REQUESTS).await;
+    rows.push(Row {
+        what: "ingest, bare axum handler (ceiling)".into(),
+        rate: Some(rate),
+        p50_ms: ms(&hist, 0.5),
+        p99_ms: ms(&hist, 0.99),
+        note: "parses JSON, answers 202".into(),
+    });
+}
+
+async fn write_latency(store: &dyn EventStore, writes: usize) -> (f64, Histogram<u64>) {
+    let mut hist = Histogram::<u64>::new(3).unwrap();
+    let run = uuid::Uuid::new_v4();
+    let started = Instant::now();
+    for i in 0..writes {
+        let mut e = event(&format!("{run}-{i}"), "app-1", "v-1");
+        e.token = format!("{run}-token-{i}");
+        let t = Instant::now();
+        store.insert_event(&e, None).await.expect("write");
+        hist.record(t.elapsed().as_micros() as u64).unwrap();
+    }
+    (writes as f64 / started.elapsed().as_secs_f64(), hist)
+}
+
+async fn bench_stores(rows: &mut Vec<Row>) {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = iev_local::SqliteStore::open(&dir.path().join("bench.sqlite3")).unwrap();
+    let (rate, hist) = write_latency(&sqlite, STORE_WRITES).await;
+    rows.push(Row {
+        what: "event write, embedded store".into(),
+        rate: Some(rate),
+        p50_ms: ms(&hist, 0.5),
+        p99_ms: ms(&hist, 0.99),
+        note: format!("{STORE_WRITES} sequential single-record writes"),
+    });
+    let dynamo = iev_tests::aws::dynamo_store().await;
+    let (rate, hist) = write_latency(&dynamo, DYNAMO_WRITES).await;
+    rows.push(Row {
+        what: "event write, DynamoDB Local".into(),
+        rate: Some(rate),
+        p50_ms: ms(&hist, 0.5),
+        p99_ms: ms(&hist, 0.99),
+        note: format!("{DYNAMO_WRITES} sequential transactional writes"),
+    });
+}
+
+fn print(rows: &[Row]) {
+    println!();
+    println!(
+        "| {:<38} | {:>10} | {:>8} | {:>8} | {:<40} |",
+        "measurement", "per second", "p50 ms", "p99 ms", "conditions"
+    );
+    println!(
+        "|{:-<40}|{:->12}|{:->10}|{:->10}|{:-<42}|",
+        "", "", "", "", ""
+    );
+    for r in rows {
+        let rate = r.rate.map_or("-".into(), |v| format!("{v:.0}"));
+        println!(
+            "| {:<38} | {:>10} | {:>8.2} | {:>8.2} | {:<40} |",
+            r.what, rate, r.p50_ms, r.p99_ms, r.note
+        );
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let mut rows = Vec::new();
+    eprintln!("loading the local runner...");
+    bench_local_runner(&mut rows).await;
+    eprintln!("loading the bare handler...");
+    bench_ceiling(&mut rows).await;
+    eprintln!("measuring store writes...");
+    bench_stores(&mut rows).await;
+    print(&rows);
+    if let [local, ceiling, ..] = rows.as_slice() {
+        if let (Some(l), Some(c)) = (local.rate, ceiling.rate) {
+            println!(
+                "\nlocal ingest reaches {:.0}% of the bare-handler ceiling (target: at least 50%, p99 under 20 ms)",
+                100.0 * l / c
+            );
+        }
+    }
+}

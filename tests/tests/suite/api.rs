@@ -1,0 +1,479 @@
+//! The HTTP API of the local runner, driven as a client would.
+
+use iev_tests::fixtures::order_json;
+use iev_tests::TestApp;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+fn integration_body(vendor: &str) -> Value {
+    json!({
+        "applicationName": "Widget",
+        "importableApplicationUuid": "imp-1",
+        "vendorId": vendor,
+        "notificationUrls": {"SUBSCRIPTION_ORDER": "http://127.0.0.1:9/create?eventUrl={eventUrl}"},
+        "oauth": {"consumerKey": "widget-key", "consumerSecret": "widget-secret"}
+    })
+}
+
+/// A runner with one integration (app-1, vendor v-1) and a marketplace key.
+async fn app_with_integration() -> (TestApp, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start_in(dir.path()).await;
+    let admin = app.running.admin_key.clone();
+    let (status, body) = app
+        .send(
+            Method::PUT,
+            "/v1/integrations/app-1",
+            Some(&admin),
+            Some(integration_body("v-1")),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let marketplace = app.key("marketplace", None).await;
+    (app, marketplace, dir)
+}
+
+/// Fetches an event URL the way a vendor's standard OAuth 1.0a library does.
+async fn vendor_fetch(url: &str, key: &str, secret: &str) -> reqwest::Response {
+    let client = oauth1_request::Credentials::new(key, secret);
+    let authorization =
+        oauth1_request::Builder::<_, _>::new(client, oauth1_request::HmacSha1::new()).get(url, &());
+    reqwest::Client::new()
+        .get(url)
+        .header("authorization", authorization)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_accepted_event_is_readable_through_the_signed_vendor_fetch() {
+    let (app, marketplace, _dir) = app_with_integration().await;
+    let (status, accepted) = app
+        .send(
+            Method::POST,
+            "/v1/events",
+            Some(&marketplace),
+            Some(order_json("app-1")),
+        )
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    assert_eq!(accepted["status"], "PENDING");
+    let token = accepted["token"].as_str().unwrap();
+    assert!(token.len() >= 43, "the token carries 256 random bits");
+    let url = app.url(&format!("/api/integration/v1/events/{token}"));
+    let resp = vendor_fetch(&url, "widget-key", "widget-secret").await;
+    assert_eq!(resp.status(), 200);
+    let event: Value = resp.json().await.unwrap();
+    assert_eq!(event["type"], "SUBSCRIPTION_ORDER");
+    assert_eq!(event["applicationUuid"], "app-1");
+    assert_eq!(event["payload"]["company"]["name"], "Widgets, \"Inc\"");
+    assert_eq!(event["payload"]["order"]["items"][0]["quantity"], 10);
+    assert_eq!(event["creator"]["email"], "ann@example.com");
+    assert!(
+        event.get("applicationId").is_none(),
+        "AppDirect's shape has no applicationId"
+    );
+}
+
+#[tokio::test]
+async fn a_vendor_fetch_that_is_unsigned_or_signed_with_the_wrong_secret_gets_401() {
+    let (app, marketplace, _dir) = app_with_integration().await;
+    let (_, accepted) = app
+        .send(
+            Method::POST,
+            "/v1/events",
+            Some(&marketplace),
+            Some(order_json("app-1")),
+        )
+        .await;
+    let url = app.url(&format!(
+        "/api/integration/v1/events/{}",
+        accepted["token"].as_str().unwrap()
+    ));
+    let unsigned = reqwest::get(&url).await.unwrap();
+    assert_eq!(unsigned.status(), 401);
+    let body: Value = unsigned.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "bad_signature");
+    assert_eq!(
+        vendor_fetch(&url, "widget-key", "guess").await.status(),
+        401
+    );
+    assert_eq!(
+        vendor_fetch(&url, "other-key", "widget-secret")
+            .await
+            .status(),
+        401
+    );
+    let unknown = app.url("/api/integration/v1/events/no-such-token");
+    assert_eq!(
+        vendor_fetch(&unknown, "widget-key", "widget-secret")
+            .await
+            .status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn a_restart_keeps_accepted_events_and_queues_the_undelivered_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (token, id) = {
+        let app = TestApp::start_in(dir.path()).await;
+        let admin = app.running.admin_key.clone();
+        app.send(
+            Method::PUT,
+            "/v1/integrations/app-1",
+            Some(&admin),
+            Some(integration_body("v-1")),
+        )
+        .await;
+        let (status, accepted) = app
+            .send(
+                Method::POST,
+                "/v1/events",
+                Some(&admin),
+                Some(order_json("app-1")),
+            )
+            .await;
+        assert_eq!(status, 202);
+        app.stop().await;
+        (
+            accepted["token"].as_str().unwrap().to_owned(),
+            accepted["id"].as_str().unwrap().to_owned(),
+        )
+    };
+    let mut app = TestApp::start_in(dir.path()).await;
+    assert!(
+        !app.running.admin_key_generated,
+        "the admin key is kept in the data directory"
+    );
+    let url = app.url(&format!("/api/integration/v1/events/{token}"));
+    assert_eq!(
+        vendor_fetch(&url, "widget-key", "widget-secret")
+            .await
+            .status(),
+        200
+    );
+    let requeued = app
+        .running
+        .queue
+        .try_recv()
+        .expect("the pending event is queued again");
+    assert_eq!(requeued.event_id, id);
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_answers_the_same_and_another_body_conflicts() {
+    let (app, marketplace, _dir) = app_with_integration().await;
+    let post = |body: Value| {
+        app.client
+            .post(app.url("/v1/events"))
+            .bearer_auth(&marketplace)
+            .header("Idempotency-Key", "order-42")
+            .json(&body)
+            .send()
+    };
+    let first = post(order_json("app-1")).await.unwrap();
+    assert_eq!(first.status(), 202);
+    let first: Value = first.json().await.unwrap();
+    let again = post(order_json("app-1")).await.unwrap();
+    assert_eq!(again.status(), 202);
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+    let mut other = order_json("app-1");
+    other["payload"]["order"]["editionCode"] = json!("PREMIUM");
+    let conflict = post(other).await.unwrap();
+    assert_eq!(conflict.status(), 409);
+    let pending = app.running.store.pending_event_ids().await.unwrap();
+    assert_eq!(pending.len(), 1, "only the first body was stored");
+}
+
+#[tokio::test]
+async fn invalid_events_get_400_naming_the_field_and_store_nothing() {
+    let (app, marketplace, _dir) = app_with_integration().await;
+    let mut no_order = order_json("app-1");
+    no_order["payload"].as_object_mut().unwrap().remove("order");
+    let mut bad_type = order_json("app-1");
+    bad_type["type"] = json!("SUBSCRIPTION_UPSELL");
+    let mut bad_email = order_json("app-1");
+    bad_email["creator"]["email"] = json!("ann-at-example");
+    let cases = [
+        (no_order, "payload.order"),
+        (bad_type, "type"),
+        (bad_email, "creator.email"),
+        (order_json("no-such-app"), "applicationId"),
+        (order_json("bad/app"), "applicationId"),
+    ];
+    for (body, field) in cases {
+        let (status, err) = app
+            .send(Method::POST, "/v1/events", Some(&marketplace), Some(body))
+            .await;
+        assert_eq!(status, 400, "{err}");
+        assert_eq!(err["error"]["field"], field, "{err}");
+    }
+    let raw = app
+        .client
+        .post(app.url("/v1/events"))
+        .bearer_auth(&marketplace)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 400);
+    assert!(app
+        .running
+        .store
+        .pending_event_ids()
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn a_body_over_256_kib_gets_413() {
+    let (app, marketplace, _dir) = app_with_integration().await;
+    let mut big = order_json("app-1");
+    big["payload"]["configuration"] = json!({"blob": "x".repeat(256 * 1024)});
+    let (status, err) = app
+        .send(Method::POST, "/v1/events", Some(&marketplace), Some(big))
+        .await;
+    assert_eq!(status, 413);
+    assert_eq!(err["error"]["code"], "payload_too_large");
+    assert!(app
+        .running
+        .store
+        .pending_event_ids()
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn each_role_may_do_only_what_it_is_for() {
+    let (app, marketplace, _dir) = app_with_integration().await;
+    let manager = app.key("manager", None).await;
+    let vendor = app.key("vendor", Some("v-1")).await;
+    let event = || Some(order_json("app-1"));
+    assert_eq!(
+        app.send(Method::POST, "/v1/events", None, event()).await.0,
+        401
+    );
+    assert_eq!(
+        app.send(Method::POST, "/v1/events", Some("iev_unknown"), event())
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        app.send(Method::POST, "/v1/events", Some(&vendor), event())
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        app.send(Method::POST, "/v1/events", Some(&manager), event())
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        app.send(Method::POST, "/v1/events", Some(&marketplace), event())
+            .await
+            .0,
+        202
+    );
+    let new_key = Some(json!({"role": "manager"}));
+    assert_eq!(
+        app.send(
+            Method::POST,
+            "/v1/api-keys",
+            Some(&manager),
+            new_key.clone()
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        app.send(Method::POST, "/v1/api-keys", Some(&marketplace), new_key)
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        app.send(
+            Method::GET,
+            "/v1/integrations/app-1",
+            Some(&marketplace),
+            None
+        )
+        .await
+        .0,
+        403
+    );
+    assert_eq!(
+        app.send(Method::GET, "/v1/integrations/app-1", Some(&manager), None)
+            .await
+            .0,
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_vendor_manages_its_own_integrations_and_cannot_see_anothers() {
+    let (app, _marketplace, _dir) = app_with_integration().await;
+    let own = app.key("vendor", Some("v-1")).await;
+    let other = app.key("vendor", Some("v-2")).await;
+    let (status, body) = app
+        .send(Method::GET, "/v1/integrations/app-1", Some(&own), None)
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(body["vendorId"], "v-1");
+    let (status, foreign) = app
+        .send(Method::GET, "/v1/integrations/app-1", Some(&other), None)
+        .await;
+    let (_, missing) = app
+        .send(Method::GET, "/v1/integrations/nope", Some(&other), None)
+        .await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        foreign, missing,
+        "another vendor's integration looks exactly like a missing one"
+    );
+    let (status, _) = app
+        .send(
+            Method::PUT,
+            "/v1/integrations/app-1",
+            Some(&other),
+            Some(integration_body("v-2")),
+        )
+        .await;
+    assert_eq!(status, 404, "v-2 cannot take over v-1's application");
+    let (status, err) = app
+        .send(
+            Method::PUT,
+            "/v1/integrations/app-2",
+            Some(&own),
+            Some(integration_body("v-2")),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(err["error"]["field"], "vendorId");
+    let (status, _) = app
+        .send(
+            Method::PUT,
+            "/v1/integrations/app-2",
+            Some(&own),
+            Some(integration_body("v-1")),
+        )
+        .await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn an_integration_never_echoes_its_secret_and_keeps_its_state_across_updates() {
+    let (app, _marketplace, _dir) = app_with_integration().await;
+    let admin = app.running.admin_key.clone();
+    let mut changed = integration_body("v-1");
+    changed["applicationName"] = json!("Widget Pro");
+    let (status, body) = app
+        .send(
+            Method::PUT,
+            "/v1/integrations/app-1",
+            Some(&admin),
+            Some(changed),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(!body.to_string().contains("widget-secret"));
+    assert_eq!(body["applicationName"], "Widget Pro");
+    assert_eq!(body["enabled"], true);
+    assert_eq!(body["successiveFailures"], 0);
+    let (_, read) = app
+        .send(Method::GET, "/v1/integrations/app-1", Some(&admin), None)
+        .await;
+    assert_eq!(read, body);
+}
+
+#[tokio::test]
+async fn an_integration_with_a_bad_url_gets_400_naming_it() {
+    let (app, _marketplace, _dir) = app_with_integration().await;
+    let admin = app.running.admin_key.clone();
+    let mut bad = integration_body("v-1");
+    bad["notificationUrls"]["USER_ASSIGNMENT"] = json!("https://v.example/assign");
+    let (status, err) = app
+        .send(
+            Method::PUT,
+            "/v1/integrations/app-1",
+            Some(&admin),
+            Some(bad),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(err["error"]["field"], "notificationUrls.USER_ASSIGNMENT");
+    let mut bad = integration_body("v-1");
+    bad["alertUrl"] = json!("not a url");
+    let (status, err) = app
+        .send(
+            Method::PUT,
+            "/v1/integrations/app-1",
+            Some(&admin),
+            Some(bad),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(err["error"]["field"], "alertUrl");
+}
+
+#[tokio::test]
+async fn a_key_request_with_a_bad_role_or_vendor_binding_gets_400() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start_in(dir.path()).await;
+    let admin = app.running.admin_key.clone();
+    for (body, field) in [
+        (json!({"role": "root"}), "role"),
+        (json!({"role": "vendor"}), "vendorId"),
+        (json!({"role": "manager", "vendorId": "v-1"}), "vendorId"),
+    ] {
+        let (status, err) = app
+            .send(Method::POST, "/v1/api-keys", Some(&admin), Some(body))
+            .await;
+        assert_eq!(status, 400);
+        assert_eq!(err["error"]["field"], field);
+    }
+}
+
+#[tokio::test]
+async fn the_generated_admin_key_is_written_readable_only_by_its_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start_in(dir.path()).await;
+    assert!(app.running.admin_key_generated);
+    let path = dir.path().join("admin-key");
+    assert_eq!(
+        std::fs::read_to_string(&path).unwrap().trim(),
+        app.running.admin_key
+    );
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
+
+#[tokio::test]
+async fn a_port_in_use_is_a_clear_start_up_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let err = iev_runner::start(iev_runner::RunnerConfig {
+        listen: taken.local_addr().unwrap().to_string(),
+        data_dir: dir.path().to_owned(),
+        public_url: None,
+        admin_key: None,
+    })
+    .await
+    .err()
+    .expect("binding a taken port fails");
+    assert!(
+        err.to_string().starts_with("cannot listen on 127.0.0.1:"),
+        "{err}"
+    );
+}

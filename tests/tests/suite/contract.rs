@@ -1,0 +1,375 @@
+//! The store contract: the same cases against the embedded store and DynamoDB.
+
+use iev_domain::auth::{ApiKeyRecord, KeyHash, Role};
+use iev_domain::event::EventType;
+use iev_domain::ports::{IdempotencyRecord, InsertOutcome, Store};
+use iev_domain::record::{Category, ErrorCode, ErrorQuery, ErrorRecord, Position, ResolvedFilter};
+use iev_domain::StoreError;
+use iev_tests::fixtures::{app, at, error_record, event, integration, vendor};
+
+macro_rules! contract_suite {
+    ($backend:ident, $make:expr) => {
+        mod $backend {
+            #[allow(unused_imports)]
+            use super::*;
+
+            async fn store() -> impl Store {
+                $make
+            }
+
+            #[tokio::test]
+            async fn a_key_is_found_by_its_hash_and_cannot_be_inserted_twice() {
+                keys(&store().await).await
+            }
+
+            #[tokio::test]
+            async fn an_integration_is_written_only_over_the_version_it_was_read_at() {
+                integrations(&store().await).await
+            }
+
+            #[tokio::test]
+            async fn an_event_is_found_by_id_and_by_token_and_removed_whole() {
+                events(&store().await).await
+            }
+
+            #[tokio::test]
+            async fn an_idempotency_key_stores_one_event_and_replays_it() {
+                idempotency(&store().await).await
+            }
+
+            #[tokio::test]
+            async fn an_error_record_is_updated_only_over_the_version_it_was_read_at() {
+                error_records(&store().await).await
+            }
+
+            #[tokio::test]
+            async fn every_report_query_pages_through_exactly_the_matching_records_newest_first() {
+                report_queries(&store().await).await
+            }
+
+            #[tokio::test]
+            async fn a_resolved_record_leaves_the_default_view_and_stays_in_resolved_all() {
+                resolving_moves_records(&store().await).await
+            }
+        }
+    };
+}
+
+contract_suite!(sqlite, {
+    let dir = tempfile::tempdir().unwrap().keep();
+    iev_local::SqliteStore::open(&dir.join("store.sqlite3")).unwrap()
+});
+contract_suite!(dynamodb, iev_tests::aws::dynamo_store().await);
+
+async fn keys(store: &impl Store) {
+    let record = ApiKeyRecord {
+        hash: KeyHash::of("iev_k1"),
+        key_id: "k1".into(),
+        role: Role::Vendor,
+        vendor_id: Some(vendor("v-1")),
+        created_at: at(5),
+    };
+    store.insert_key(&record).await.unwrap();
+    assert_eq!(
+        store.get_key(&record.hash).await.unwrap(),
+        Some(record.clone())
+    );
+    assert!(matches!(
+        store.insert_key(&record).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.get_key(&KeyHash::of("iev_other")).await.unwrap(),
+        None
+    );
+}
+
+async fn integrations(store: &impl Store) {
+    let first = integration("app-1", "v-1");
+    assert_eq!(store.get_integration(&app("app-1")).await.unwrap(), None);
+    store.save_integration(&first, None).await.unwrap();
+    assert_eq!(
+        store.get_integration(&app("app-1")).await.unwrap(),
+        Some(first.clone())
+    );
+    assert!(
+        matches!(
+            store.save_integration(&first, None).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "creating over an existing integration is a conflict"
+    );
+    let second = iev_domain::integration::Integration {
+        application_name: "renamed".into(),
+        version: 2,
+        ..first.clone()
+    };
+    store.save_integration(&second, Some(1)).await.unwrap();
+    let stale = iev_domain::integration::Integration {
+        application_name: "lost update".into(),
+        version: 2,
+        ..first
+    };
+    assert!(matches!(
+        store.save_integration(&stale, Some(1)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .get_integration(&app("app-1"))
+            .await
+            .unwrap()
+            .unwrap()
+            .application_name,
+        "renamed"
+    );
+}
+
+async fn events(store: &impl Store) {
+    let e = event("e-1", "app-1", "v-1");
+    assert_eq!(
+        store.insert_event(&e, None).await.unwrap(),
+        InsertOutcome::Inserted
+    );
+    assert_eq!(store.get_event("e-1").await.unwrap(), Some(e.clone()));
+    assert_eq!(
+        store.get_event_by_token("token-e-1").await.unwrap(),
+        Some(e.clone())
+    );
+    assert!(matches!(
+        store.insert_event(&e, None).await,
+        Err(StoreError::Conflict(_))
+    ));
+    store.remove_event(&e, None).await.unwrap();
+    assert_eq!(store.get_event("e-1").await.unwrap(), None);
+    assert_eq!(store.get_event_by_token("token-e-1").await.unwrap(), None);
+}
+
+async fn idempotency(store: &impl Store) {
+    let first = event("e-1", "app-1", "v-1");
+    let idem = |e: &iev_domain::event::Event, hash: &str| IdempotencyRecord {
+        scope: "key-1:order-42".into(),
+        body_sha256: hash.into(),
+        event_id: e.id.clone(),
+        token: e.token.clone(),
+    };
+    assert_eq!(
+        store
+            .insert_event(&first, Some(&idem(&first, "h1")))
+            .await
+            .unwrap(),
+        InsertOutcome::Inserted
+    );
+    let second = event("e-2", "app-1", "v-1");
+    assert_eq!(
+        store
+            .insert_event(&second, Some(&idem(&second, "h2")))
+            .await
+            .unwrap(),
+        InsertOutcome::Replay(idem(&first, "h1")),
+        "the scope answers with what it first stored"
+    );
+    assert_eq!(
+        store.get_event("e-2").await.unwrap(),
+        None,
+        "a replay stores nothing"
+    );
+    assert_eq!(store.get_event_by_token("token-e-2").await.unwrap(), None);
+    store
+        .remove_event(&first, Some(&idem(&first, "h1")))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .insert_event(&second, Some(&idem(&second, "h2")))
+            .await
+            .unwrap(),
+        InsertOutcome::Inserted,
+        "removing an event frees its idempotency scope"
+    );
+}
+
+async fn error_records(store: &impl Store) {
+    let mut r = error_record("r-1", 10, "app-1", "v-1");
+    r.custom_attributes.insert("ticket".into(), "T-1".into());
+    store.insert_error(&r).await.unwrap();
+    assert_eq!(store.get_error("r-1").await.unwrap(), Some(r.clone()));
+    assert!(matches!(
+        store.insert_error(&r).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let updated = ErrorRecord {
+        note: Some("called the vendor".into()),
+        version: 2,
+        ..r.clone()
+    };
+    store.update_error(&updated, 1).await.unwrap();
+    assert_eq!(store.get_error("r-1").await.unwrap(), Some(updated.clone()));
+    assert!(matches!(
+        store.update_error(&updated, 1).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let missing = error_record("r-404", 10, "app-1", "v-1");
+    assert!(matches!(
+        store.update_error(&missing, 1).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(store.get_error("r-404").await.unwrap(), None);
+}
+
+/// 60 records over three applications, two vendors, several codes and types,
+/// with some sharing a millisecond and some resolved.
+fn dataset() -> Vec<ErrorRecord> {
+    let apps = [("app-a", "v-1"), ("app-b", "v-1"), ("app-c", "v-2")];
+    let codes = [
+        ErrorCode::AccountNotFound,
+        ErrorCode::TransportError,
+        ErrorCode::Unauthorized,
+        ErrorCode::InvalidResponse,
+    ];
+    let types = [
+        EventType::SubscriptionOrder,
+        EventType::UserAssignment,
+        EventType::SubscriptionCancel,
+    ];
+    (0..60)
+        .map(|i| {
+            let (a, v) = apps[i % 3];
+            // Every third record shares its millisecond with the next one.
+            let ms = (i as i64 / 2) * 1000 + if i % 3 == 0 { 0 } else { 7 };
+            let mut r = error_record(&format!("r-{i:03}"), ms, a, v);
+            r.error_code = codes[i % 4];
+            r.category = r.error_code.category();
+            r.event_type = Some(types[i % 3]);
+            r.company_id = Some(format!("company-{}", i % 5));
+            r.user_email = Some(format!("user{}@example.com", i % 4));
+            r.manually_resolved = i % 7 == 0;
+            r
+        })
+        .collect()
+}
+
+/// Follows `nextCursor` to the end, checking page sizes on the way.
+async fn all_pages(store: &impl Store, mut query: ErrorQuery) -> Vec<String> {
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        let page = store.query_errors(&query).await.unwrap();
+        assert!(page.items.len() <= query.limit);
+        seen.extend(page.items.iter().map(|r| r.id.clone()));
+        match page.next {
+            Some(next) => {
+                assert_eq!(Some(&next), page.items.last().map(Position::of).as_ref());
+                query.after = Some(next);
+            }
+            None => return seen,
+        }
+    }
+    panic!("paging did not end");
+}
+
+async fn report_queries(store: &impl Store) {
+    let records = dataset();
+    for r in &records {
+        store.insert_error(r).await.unwrap();
+    }
+    let base = ErrorQuery {
+        limit: 7,
+        ..Default::default()
+    };
+    let queries = vec![
+        base.clone(),
+        ErrorQuery {
+            resolved: ResolvedFilter::All,
+            ..base.clone()
+        },
+        ErrorQuery {
+            resolved: ResolvedFilter::Resolved,
+            ..base.clone()
+        },
+        ErrorQuery {
+            application_id: Some(app("app-b")),
+            ..base.clone()
+        },
+        ErrorQuery {
+            vendor: Some(vendor("v-1")),
+            resolved: ResolvedFilter::All,
+            ..base.clone()
+        },
+        ErrorQuery {
+            error_code: Some(ErrorCode::TransportError),
+            from: Some(at(5_000)),
+            to: Some(at(20_007)),
+            ..base.clone()
+        },
+        ErrorQuery {
+            event_type: Some(EventType::UserAssignment),
+            resolved: ResolvedFilter::All,
+            ..base.clone()
+        },
+        ErrorQuery {
+            category: Some(Category::Authentication),
+            company_id: Some("company-2".into()),
+            ..base.clone()
+        },
+        ErrorQuery {
+            user_email: Some("user1@example.com".into()),
+            from: Some(at(3_000)),
+            ..base.clone()
+        },
+        ErrorQuery {
+            to: Some(at(10_000)),
+            resolved: ResolvedFilter::All,
+            limit: 1,
+            ..base.clone()
+        },
+        ErrorQuery {
+            limit: 1000,
+            ..base.clone()
+        },
+    ];
+    for q in queries {
+        let mut expected: Vec<&ErrorRecord> = records.iter().filter(|r| q.matches(r)).collect();
+        expected.sort_by(|a, b| Position::of(b).cmp(&Position::of(a)));
+        let expected: Vec<String> = expected.iter().map(|r| r.id.clone()).collect();
+        assert!(
+            !expected.is_empty(),
+            "each query should match something: {q:?}"
+        );
+        assert_eq!(all_pages(store, q.clone()).await, expected, "query {q:?}");
+    }
+    let foreign = ErrorQuery {
+        vendor: Some(vendor("v-2")),
+        application_id: Some(app("app-a")),
+        resolved: ResolvedFilter::All,
+        ..base
+    };
+    assert!(
+        all_pages(store, foreign).await.is_empty(),
+        "a vendor scope hides another vendor's application"
+    );
+}
+
+async fn resolving_moves_records(store: &impl Store) {
+    for i in 0..3 {
+        store
+            .insert_error(&error_record(&format!("r-{i}"), i * 10, "app-1", "v-1"))
+            .await
+            .unwrap();
+    }
+    let mut r = store.get_error("r-1").await.unwrap().unwrap();
+    r.manually_resolved = true;
+    r.resolved_at = Some(at(100));
+    r.resolved_by = Some("manager-key".into());
+    r.version = 2;
+    store.update_error(&r, 1).await.unwrap();
+    let ids = |q: ErrorQuery| async move { all_pages(store, q).await };
+    let q = |resolved| ErrorQuery {
+        resolved,
+        application_id: Some(app("app-1")),
+        limit: 50,
+        ..Default::default()
+    };
+    assert_eq!(ids(q(ResolvedFilter::Unresolved)).await, ["r-2", "r-0"]);
+    assert_eq!(ids(q(ResolvedFilter::Resolved)).await, ["r-1"]);
+    assert_eq!(ids(q(ResolvedFilter::All)).await, ["r-2", "r-1", "r-0"]);
+}

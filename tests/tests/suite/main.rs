@@ -1,0 +1,6 @@
+//! One test binary: the store contract against both stores, the HTTP API of
+//! the local runner, and the AWS path over DynamoDB Local and SQS.
+
+mod api;
+mod aws_path;
+mod contract;
