@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tests/scripts/services.sh
+if ! cargo nextest --version >/dev/null 2>&1; then
+    cargo install cargo-nextest --locked
+fi
 install_tools
 "$TOOLS/venv/bin/cfn-lint" template.yaml
 echo "template.yaml: cfn-lint clean"

@@ -70,6 +70,10 @@ pub fn event(id: &str, app_id: &str, vendor_id: &str) -> Event {
         attempts: vec![],
         created_at: at(0),
         updated_at: at(0),
+        round: 1,
+        transient_failures: 0,
+        lease_until: None,
+        version: 1,
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod fixtures;
+pub mod vendor;
 
 use iev_runner::{RunnerConfig, Running};
 
@@ -16,14 +17,23 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn start_in(data_dir: &std::path::Path) -> TestApp {
-        let running = iev_runner::start(RunnerConfig {
-            listen: "127.0.0.1:0".into(),
-            data_dir: data_dir.to_owned(),
-            public_url: None,
-            admin_key: None,
-        })
-        .await
-        .expect("the local runner starts");
+        Self::start_with(data_dir, |_| {}).await
+    }
+
+    /// Starts with the defaults changed by `configure`; retries are fast by default here.
+    pub async fn start_with(
+        data_dir: &std::path::Path,
+        configure: impl FnOnce(&mut RunnerConfig),
+    ) -> TestApp {
+        let mut config = RunnerConfig::new("127.0.0.1:0", data_dir);
+        config.dispatch.base_delay = std::time::Duration::from_millis(20);
+        config.dispatch.max_delay = std::time::Duration::from_millis(200);
+        config.dispatch.max_attempts = 3;
+        config.outbound.timeout = std::time::Duration::from_secs(2);
+        configure(&mut config);
+        let running = iev_runner::start(config)
+            .await
+            .expect("the local runner starts");
         TestApp {
             base: format!("http://{}", running.addr),
             running,
@@ -38,8 +48,40 @@ impl TestApp {
 
     /// Stops serving, as a crash would: nothing is flushed beyond what the store committed.
     pub async fn stop(self) {
-        self.running.server.abort();
-        let _ = self.running.server.await;
+        self.running.stop().await;
+    }
+
+    /// Polls until `done` holds for the event (up to 10 s); answers the last view.
+    pub async fn wait_for_event(
+        &self,
+        id: &str,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let admin = self.running.admin_key.clone();
+        let mut last = serde_json::Value::Null;
+        for _ in 0..500 {
+            let (status, body) = self
+                .send(
+                    reqwest::Method::GET,
+                    &format!("/v1/events/{id}"),
+                    Some(&admin),
+                    None,
+                )
+                .await;
+            assert_eq!(status, 200, "{body}");
+            if done(&body) {
+                return body;
+            }
+            last = body;
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("event {id} did not reach the expected state; last seen: {last}");
+    }
+
+    /// Waits until the event is COMPLETE or FAILED.
+    pub async fn wait_settled(&self, id: &str) -> serde_json::Value {
+        self.wait_for_event(id, |e| e["status"] == "COMPLETE" || e["status"] == "FAILED")
+            .await
     }
 
     pub async fn send(

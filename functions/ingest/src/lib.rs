@@ -15,6 +15,10 @@ pub fn router() -> Router<AppState> {
         .route("/v1/events", post(ingest_event))
         .route("/api/integration/v1/events/{token}", get(vendor_fetch))
         .route(
+            "/api/integration/v1/events/{token}/result",
+            post(vendor_result),
+        )
+        .route(
             "/v1/integrations/{application_id}",
             put(put_integration).get(get_integration),
         )
@@ -50,6 +54,23 @@ pub async fn vendor_fetch(
         .vendor_fetch(&token, query.as_deref(), authorization)
         .await?;
     Ok(Json(event))
+}
+
+/// The vendor's asynchronous answer to an event it acknowledged with 202.
+pub async fn vendor_result(
+    State(service): State<AppState>,
+    Path(token): Path<String>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    BoundedBody(body): BoundedBody,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    service
+        .vendor_result(&token, query.as_deref(), authorization, &body)
+        .await?;
+    Ok(Json(serde_json::json!({ "success": true })))
 }
 
 pub async fn put_integration(

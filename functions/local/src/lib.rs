@@ -1,9 +1,11 @@
 //! The local runner: the whole API, on the embedded store, in one process.
 
 use iev_domain::clock::{RandomIds, SystemClock};
+use iev_domain::dispatch::{DispatchConfig, DispatchOutcome};
 use iev_domain::ports::{DispatchMessage, DispatchQueue};
 use iev_domain::service::{Service, ServiceConfig};
 use iev_local::{LocalQueue, LocalQueueReceiver, SqliteStore};
+use iev_outbound::{AddressPolicy, HttpOutbound, OutboundConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,20 +31,52 @@ pub struct RunnerConfig {
     pub data_dir: PathBuf,
     pub public_url: Option<String>,
     pub admin_key: Option<String>,
+    pub dispatch: DispatchConfig,
+    pub outbound: OutboundConfig,
+    /// Deliveries in flight at once; 0 accepts events without delivering them
+    /// (they wait, PENDING, for a runner that delivers).
+    pub workers: usize,
 }
 
 impl RunnerConfig {
     /// `IEV_LISTEN` (default 127.0.0.1:8080), `IEV_DATA_DIR` (./data),
     /// `IEV_PUBLIC_URL` (http://<listen>), `IEV_ADMIN_KEY` (generated once and kept).
-    pub fn from_env() -> Self {
+    /// and the dispatch and outbound settings the Lambda functions read too
+    /// (`IEV_MAX_ATTEMPTS`, `IEV_RETRY_BASE_MS`, `IEV_VENDOR_TIMEOUT_MS`,
+    /// `IEV_ALLOW_PRIVATE_TARGETS` (default `loopback` here), ...).
+    pub fn from_env() -> Result<Self, RunnerError> {
         let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
-        RunnerConfig {
+        let bad = |e: iev_aws::config::ConfigError| RunnerError::Setting {
+            name: "environment",
+            reason: e.to_string(),
+        };
+        Ok(RunnerConfig {
             listen: var("IEV_LISTEN").unwrap_or_else(|| "127.0.0.1:8080".into()),
             data_dir: var("IEV_DATA_DIR")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from("data")),
             public_url: var("IEV_PUBLIC_URL"),
             admin_key: var("IEV_ADMIN_KEY"),
+            dispatch: iev_aws::config::dispatch_config_from_env().map_err(bad)?,
+            outbound: iev_aws::config::outbound_config_from_env(AddressPolicy::WITH_LOOPBACK)
+                .map_err(bad)?,
+            workers: 128,
+        })
+    }
+
+    /// The defaults, for `listen` and `data_dir`.
+    pub fn new(listen: impl Into<String>, data_dir: impl Into<PathBuf>) -> Self {
+        RunnerConfig {
+            listen: listen.into(),
+            data_dir: data_dir.into(),
+            public_url: None,
+            admin_key: None,
+            dispatch: DispatchConfig::default(),
+            outbound: OutboundConfig {
+                policy: AddressPolicy::WITH_LOOPBACK,
+                ..Default::default()
+            },
+            workers: 128,
         }
     }
 }
@@ -56,8 +90,20 @@ pub struct Running {
     pub service: Arc<Service>,
     pub store: SqliteStore,
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
-    /// Dispatch messages, for the delivery worker.
-    pub queue: LocalQueueReceiver,
+    pub worker: tokio::task::JoinHandle<()>,
+    pub housekeeping: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    /// Stops serving and delivering, as a crash would: only what the store
+    /// committed remains.
+    pub async fn stop(self) {
+        self.server.abort();
+        self.worker.abort();
+        self.housekeeping.abort();
+        let _ = self.server.await;
+        let _ = self.worker.await;
+    }
 }
 
 fn setting(name: &'static str, reason: impl Into<String>) -> RunnerError {
@@ -132,12 +178,17 @@ pub async fn start(config: RunnerConfig) -> Result<Running, RunnerError> {
     let store = SqliteStore::open(&config.data_dir.join("iev.sqlite3"))
         .map_err(|e| RunnerError::Store(e.to_string()))?;
     let (queue, receiver) = LocalQueue::new();
+    let outbound = HttpOutbound::new(config.outbound.clone())
+        .map_err(|r| setting("IEV_VENDOR_TIMEOUT_MS", r))?;
+    let mut service_config = ServiceConfig::new(public_url);
+    service_config.dispatch = config.dispatch.clone();
     let service = Arc::new(Service {
         store: Arc::new(store.clone()),
         queue: Arc::new(queue.clone()),
+        outbound: Arc::new(outbound),
         clock: Arc::new(SystemClock),
         ids: Arc::new(RandomIds),
-        config: ServiceConfig::new(public_url),
+        config: service_config,
     });
     let (admin_key, admin_key_generated) = admin_key(&config, &service)?;
     service
@@ -160,6 +211,8 @@ pub async fn start(config: RunnerConfig) -> Result<Running, RunnerError> {
             .await
             .map_err(|e| RunnerError::Store(e.to_string()))?;
     }
+    let worker = spawn_worker(service.clone(), receiver, queue, config.workers);
+    let housekeeping = spawn_housekeeping(store.clone());
     let app = router().with_state(service.clone());
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(Running {
@@ -169,11 +222,72 @@ pub async fn start(config: RunnerConfig) -> Result<Running, RunnerError> {
         service,
         store,
         server,
-        queue: receiver,
+        worker,
+        housekeeping,
+    })
+}
+
+/// The local dispatch worker: up to `concurrency` deliveries at once; a retry
+/// waits out its backoff and goes back in the queue. Should the process stop
+/// meanwhile, the event is still PENDING in the store and is queued again at
+/// the next start.
+pub fn spawn_worker(
+    service: Arc<Service>,
+    mut receiver: LocalQueueReceiver,
+    queue: LocalQueue,
+    concurrency: usize,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if concurrency == 0 {
+            let _held_open = receiver;
+            return std::future::pending().await;
+        }
+        let permits = Arc::new(tokio::sync::Semaphore::new(concurrency));
+        while let Some(message) = receiver.recv().await {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                return;
+            };
+            let (service, queue) = (service.clone(), queue.clone());
+            tokio::spawn(async move {
+                let delay = match service.dispatch(&message.event_id).await {
+                    Ok(DispatchOutcome::Done) => return,
+                    Ok(DispatchOutcome::RetryAfter(delay)) => delay,
+                    Err(e) => {
+                        tracing::error!(event_id = %message.event_id, error = %e, "dispatch failed; retrying later");
+                        service.config.dispatch.base_delay
+                    }
+                };
+                drop(permit);
+                tokio::time::sleep(delay).await;
+                if let Err(e) = queue.enqueue(&message).await {
+                    tracing::warn!(event_id = %message.event_id, error = %e, "could not re-queue a retry");
+                }
+            });
+        }
+    })
+}
+
+/// Hourly: records past their retention are deleted.
+fn spawn_housekeeping(store: SqliteStore) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            match store.purge_expired(chrono::Utc::now()).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(records = n, "expired failure records deleted"),
+                Err(e) => tracing::warn!(error = %e, "could not delete expired records"),
+            }
+        }
     })
 }
 
 /// Every function's routes, as one router.
 pub fn router() -> axum::Router<iev_http::AppState> {
-    iev_http::with_fallbacks(iev_ingest::router())
+    iev_http::with_fallbacks(
+        iev_ingest::router()
+            .merge(iev_report::router())
+            .merge(iev_resolve::router())
+            .merge(iev_record_error::router()),
+    )
 }

@@ -7,7 +7,14 @@ async fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let running = match iev_runner::start(iev_runner::RunnerConfig::from_env()).await {
+    let config = match iev_runner::RunnerConfig::from_env() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let running = match iev_runner::start(config).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
@@ -21,7 +28,6 @@ async fn main() -> ExitCode {
         );
     }
     tracing::info!(addr = %running.addr, "Integration Events is serving");
-    let _keep_queue_open = running.queue;
     tokio::select! {
         result = running.server => match result {
             Ok(Ok(())) => ExitCode::SUCCESS,

@@ -3,11 +3,12 @@
 //! | item           | PK                 | SK            |
 //! |----------------|--------------------|---------------|
 //! | API key        | `KEY#<hash>`       | `KEY`         |
-//! | integration    | `APP#<appId>`      | `INTEGRATION` |
+//! | integration    | `APP#<appId>`      | `INTEGRATION` | (delivery state in `enabled`, `successiveFailures`, `disabledAt`)
 //! | event          | `EVENT#<id>`       | `EVENT`       |
 //! | token lookup   | `TOKEN#<token>`    | `TOKEN`       |
 //! | idempotency    | `IDEM#<scope>`     | `IDEM`        |
 //! | failure record | `ERR#<id>`         | `ERR`         |
+//! | alert          | `ALERT#<id>`       | `ALERT`       |
 //!
 //! Failure records also carry one key pair per report index; each partition
 //! holds one resolved state, and the sort key `<creation ms, 13 digits>#<id>`
@@ -29,16 +30,17 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, CancellationReason, Delete,
     GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, Put,
-    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem,
+    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 use iev_domain::auth::{ApiKeyRecord, KeyHash};
 use iev_domain::event::Event;
 use iev_domain::integration::{ApplicationId, Integration};
 use iev_domain::ports::{
-    ErrorStore, EventStore, IdempotencyRecord, InsertOutcome, IntegrationStore, KeyStore,
+    AlertStore, ErrorStore, EventStore, FailureCount, IdempotencyRecord, InsertOutcome,
+    IntegrationStore, KeyStore,
 };
-use iev_domain::record::{ErrorPage, ErrorQuery, ErrorRecord, Position, ResolvedFilter};
+use iev_domain::record::{Alert, ErrorPage, ErrorQuery, ErrorRecord, Position, ResolvedFilter};
 use iev_domain::StoreError;
 use std::collections::HashMap;
 
@@ -374,7 +376,35 @@ impl KeyStore for DynamoStore {
 #[async_trait]
 impl IntegrationStore for DynamoStore {
     async fn get_integration(&self, id: &ApplicationId) -> Result<Option<Integration>, StoreError> {
-        self.get_item(format!("APP#{id}"), "INTEGRATION").await
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("APP#{id}"), "INTEGRATION")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        let Some(item) = out.item() else {
+            return Ok(None);
+        };
+        let mut integration: Integration = from_item(item)?;
+        // Delivery state lives in its own attributes, updated atomically by dispatch.
+        integration.enabled = item
+            .get("enabled")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(true);
+        integration.successive_failures = item
+            .get("successiveFailures")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        integration.disabled_at = item
+            .get("disabledAt")
+            .and_then(|v| v.as_s().ok())
+            .and_then(|s| s.parse().ok());
+        Ok(Some(integration))
     }
 
     async fn save_integration(
@@ -382,15 +412,70 @@ impl IntegrationStore for DynamoStore {
         integration: &Integration,
         expected: Option<u64>,
     ) -> Result<(), StoreError> {
-        let mut item = data_item(
-            format!("APP#{}", integration.application_id),
-            "INTEGRATION",
-            integration,
-        )?;
-        item.insert("version".into(), n(integration.version));
-        match expected {
-            None => self.put_new(item, "integration").await,
-            Some(v) => self.put_versioned(item, v, "integration").await,
+        let pk = format!("APP#{}", integration.application_id);
+        let Some(expected) = expected else {
+            let mut item = data_item(pk, "INTEGRATION", integration)?;
+            item.insert("version".into(), n(integration.version));
+            item.insert("enabled".into(), AttributeValue::Bool(integration.enabled));
+            item.insert(
+                "successiveFailures".into(),
+                n(integration.successive_failures),
+            );
+            if let Some(at) = integration.disabled_at {
+                item.insert("disabledAt".into(), s(at.to_rfc3339()));
+            }
+            return self.put_new(item, "integration").await;
+        };
+        let data = serde_json::to_string(integration).map_err(internal)?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, "INTEGRATION")))
+            .update_expression("SET #data = :data, #version = :version")
+            .condition_expression("#version = :expected")
+            .expression_attribute_names("#data", "data")
+            .expression_attribute_names("#version", "version")
+            .expression_attribute_values(":data", s(data))
+            .expression_attribute_values(":version", n(integration.version))
+            .expression_attribute_values(":expected", n(expected))
+            .send()
+            .await
+            .map_err(|e| match e.as_service_error() {
+                Some(se) if is_condition_failure(se) => StoreError::Conflict(
+                    "integration is missing or not at the expected version".into(),
+                ),
+                _ => sdk_error("UpdateItem", e),
+            })?;
+        Ok(())
+    }
+
+    async fn set_integration_enabled(
+        &self,
+        id: &ApplicationId,
+        enabled: bool,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        let req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("APP#{id}"), "INTEGRATION")))
+            .condition_expression("attribute_exists(PK) AND enabled = :from")
+            .expression_attribute_values(":from", AttributeValue::Bool(!enabled))
+            .expression_attribute_values(":to", AttributeValue::Bool(enabled));
+        let req = if enabled {
+            req.update_expression("SET enabled = :to, successiveFailures = :zero REMOVE disabledAt")
+                .expression_attribute_values(":zero", n(0))
+        } else {
+            req.update_expression("SET enabled = :to, disabledAt = :at")
+                .expression_attribute_values(":at", s(at.to_rfc3339()))
+        };
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e) => match e.as_service_error() {
+                Some(se) if is_condition_failure(se) => Ok(false),
+                _ => Err(sdk_error("UpdateItem", e)),
+            },
         }
     }
 }
@@ -420,6 +505,13 @@ fn delete(table: &str, k: Item) -> Result<TransactWriteItem, StoreError> {
         .build())
 }
 
+fn event_item(event: &Event) -> Result<Item, StoreError> {
+    let mut item = data_item(format!("EVENT#{}", event.id), "EVENT", event)?;
+    item.insert("status".into(), s(event.status.as_str()));
+    item.insert("version".into(), n(event.version));
+    Ok(item)
+}
+
 fn failed_condition(reasons: &[CancellationReason], index: usize) -> bool {
     reasons
         .get(index)
@@ -434,8 +526,7 @@ impl EventStore for DynamoStore {
         event: &Event,
         idempotency: Option<&IdempotencyRecord>,
     ) -> Result<InsertOutcome, StoreError> {
-        let mut event_item = data_item(format!("EVENT#{}", event.id), "EVENT", event)?;
-        event_item.insert("status".into(), s(event.status.as_str()));
+        let event_item = event_item(event)?;
         let mut token_item = key(format!("TOKEN#{}", event.token), "TOKEN");
         token_item.insert("eventId".into(), s(event.id.clone()));
         let mut items = vec![put(&self.table, event_item)?, put(&self.table, token_item)?];
@@ -509,6 +600,82 @@ impl EventStore for DynamoStore {
         self.get_item(format!("EVENT#{id}"), "EVENT").await
     }
 
+    async fn update_event(&self, event: &Event, expected: u64) -> Result<(), StoreError> {
+        self.put_versioned(event_item(event)?, expected, &format!("event {}", event.id))
+            .await
+    }
+
+    async fn finish_delivery(
+        &self,
+        event: &Event,
+        expected: u64,
+        error: Option<&ErrorRecord>,
+        count: FailureCount,
+    ) -> Result<(), StoreError> {
+        let mut items = vec![TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(event_item(event)?))
+                    .condition_expression("version = :expected")
+                    .expression_attribute_values(":expected", n(expected))
+                    .build()
+                    .map_err(internal)?,
+            )
+            .build()];
+        if let Some(record) = error {
+            items.push(put(&self.table, self.error_item(record)?)?);
+        }
+        let counter = match count {
+            FailureCount::Unchanged => None,
+            FailureCount::Increment => Some(("ADD successiveFailures :one", ":one", n(1))),
+            FailureCount::Reset => Some(("SET successiveFailures = :zero", ":zero", n(0))),
+        };
+        if let Some((expression, name, value)) = counter {
+            items.push(
+                TransactWriteItem::builder()
+                    .update(
+                        Update::builder()
+                            .table_name(&self.table)
+                            .set_key(Some(key(
+                                format!("APP#{}", event.application_id),
+                                "INTEGRATION",
+                            )))
+                            .update_expression(expression)
+                            .condition_expression("attribute_exists(PK)")
+                            .expression_attribute_values(name, value)
+                            .build()
+                            .map_err(internal)?,
+                    )
+                    .build(),
+            );
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) => {
+                use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+                if let Some(TransactWriteItemsError::TransactionCanceledException(c)) =
+                    err.as_service_error()
+                {
+                    let reasons = c.cancellation_reasons();
+                    if (0..reasons.len()).any(|i| failed_condition(reasons, i)) {
+                        return Err(StoreError::Conflict(format!(
+                            "event {} was settled by another writer",
+                            event.id
+                        )));
+                    }
+                }
+                Err(sdk_error("TransactWriteItems", err))
+            }
+        }
+    }
+
     async fn get_event_by_token(&self, token: &str) -> Result<Option<Event>, StoreError> {
         let out = self
             .client
@@ -573,6 +740,22 @@ impl ErrorStore for DynamoStore {
             None
         };
         Ok(ErrorPage { items, next })
+    }
+}
+
+#[async_trait]
+impl AlertStore for DynamoStore {
+    async fn insert_alert(&self, alert: &Alert) -> Result<bool, StoreError> {
+        let item = data_item(format!("ALERT#{}", alert.id), "ALERT", alert)?;
+        match self.put_new(item, "alert").await {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn get_alert(&self, id: &str) -> Result<Option<Alert>, StoreError> {
+        self.get_item(format!("ALERT#{id}"), "ALERT").await
     }
 }
 

@@ -34,3 +34,21 @@ where
         _ => StoreError::Internal(detail),
     }
 }
+
+/// The answer to an SQS-triggered invocation: the messages that must come back.
+pub fn batch_response(
+    failed_message_ids: impl IntoIterator<Item = String>,
+) -> aws_lambda_events::event::sqs::SqsBatchResponse {
+    use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
+    // Both types are non-exhaustive: built from their defaults, field by field.
+    let mut response = SqsBatchResponse::default();
+    response.batch_item_failures = failed_message_ids
+        .into_iter()
+        .map(|id| {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            failure
+        })
+        .collect();
+    response
+}

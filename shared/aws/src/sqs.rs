@@ -25,6 +25,25 @@ impl SqsQueue {
     pub fn queue_url(&self) -> &str {
         &self.queue_url
     }
+
+    /// Hides a received message for `delay` before SQS offers it again: the
+    /// dispatch retry schedule, within SQS's 12-hour visibility limit.
+    pub async fn postpone(
+        &self,
+        receipt_handle: &str,
+        delay: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        let seconds = delay.as_secs().clamp(1, 12 * 3600 - 1) as i32;
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.queue_url)
+            .receipt_handle(receipt_handle)
+            .visibility_timeout(seconds)
+            .send()
+            .await
+            .map_err(|e| crate::sdk_error("ChangeMessageVisibility", e))?;
+        Ok(())
+    }
 }
 
 #[async_trait]

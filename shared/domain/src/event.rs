@@ -377,16 +377,38 @@ impl FromStr for EventStatus {
     }
 }
 
+/// What came of one attempt to deliver an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum AttemptOutcome {
+    /// The vendor answered success.
+    Success,
+    /// The vendor answered 202 and will post its result later.
+    Async,
+    /// A final failure: recorded at once.
+    Error,
+    /// A failure worth another try (unreachable, timeout, 5xx, 429).
+    Transient,
+    /// The vendor was not called (disabled integration, no endpoint, refused address).
+    NotSent,
+    /// The vendor posted its asynchronous result.
+    Result,
+}
+
 /// One call to the vendor and what came of it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Attempt {
     pub at: DateTime<Utc>,
+    /// Which delivery this attempt belongs to: 1, and one more for each manual retry.
+    pub round: u32,
     pub http_status: Option<u16>,
     pub latency_ms: u64,
-    pub outcome: String,
+    pub outcome: AttemptOutcome,
     pub error_code: Option<String>,
     pub message: Option<String>,
+    /// The start of the vendor's answer, for diagnosis.
+    pub response_excerpt: Option<String>,
 }
 
 /// An accepted event as stored.
@@ -402,6 +424,22 @@ pub struct Event {
     pub attempts: Vec<Attempt>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The delivery round: 1, and one more for each manual retry or redelivery.
+    #[serde(default = "first_round")]
+    pub round: u32,
+    /// Transient failures so far in this round.
+    #[serde(default)]
+    pub transient_failures: u32,
+    /// While set and in the future, one worker is calling the vendor; others wait.
+    #[serde(default)]
+    pub lease_until: Option<DateTime<Utc>>,
+    /// Bumped on every write; writes name the version they read.
+    #[serde(default)]
+    pub version: u64,
+}
+
+fn first_round() -> u32 {
+    1
 }
 
 #[cfg(test)]

@@ -4,12 +4,14 @@
 
 pub mod auth;
 pub mod clock;
+pub mod dispatch;
 pub mod error;
 pub mod event;
 pub mod integration;
 pub mod oauth;
 pub mod ports;
 pub mod record;
+pub mod recording;
 pub mod service;
 
 pub use error::{DomainError, StoreError};

@@ -5,7 +5,7 @@ use crate::auth::{ApiKeyRecord, KeyHash};
 use crate::error::StoreError;
 use crate::event::Event;
 use crate::integration::{ApplicationId, Integration};
-use crate::record::{ErrorPage, ErrorQuery, ErrorRecord};
+use crate::record::{Alert, ErrorPage, ErrorQuery, ErrorRecord};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +26,22 @@ pub trait IntegrationStore: Send + Sync {
         integration: &Integration,
         expected: Option<u64>,
     ) -> Result<(), StoreError>;
+    /// Switches delivery on or off if it is not already so; answers whether it changed.
+    /// Disabling stamps `disabledAt`; enabling clears it and the failure count.
+    async fn set_integration_enabled(
+        &self,
+        id: &ApplicationId,
+        enabled: bool,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError>;
+}
+
+/// How a finished delivery moves its integration's count of successive failures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureCount {
+    Unchanged,
+    Increment,
+    Reset,
 }
 
 /// The answer an idempotent ingestion gave, kept so a replay can give it again.
@@ -61,6 +77,19 @@ pub trait EventStore: Send + Sync {
         idempotency: Option<&IdempotencyRecord>,
     ) -> Result<(), StoreError>;
     async fn get_event(&self, id: &str) -> Result<Option<Event>, StoreError>;
+    /// Writes `event` if the stored version is `expected`, else `Conflict`.
+    async fn update_event(&self, event: &Event, expected: u64) -> Result<(), StoreError>;
+    /// Ends a delivery in one atomic write: the event at `expected` becomes `event`,
+    /// `error` is recorded unless a record with its id exists, and the integration's
+    /// failure count moves. A redelivered message finds the event already settled
+    /// (`Conflict`), so nothing is recorded or counted twice.
+    async fn finish_delivery(
+        &self,
+        event: &Event,
+        expected: u64,
+        error: Option<&ErrorRecord>,
+        count: FailureCount,
+    ) -> Result<(), StoreError>;
     async fn get_event_by_token(&self, token: &str) -> Result<Option<Event>, StoreError>;
 }
 
@@ -75,9 +104,17 @@ pub trait ErrorStore: Send + Sync {
     async fn query_errors(&self, query: &ErrorQuery) -> Result<ErrorPage, StoreError>;
 }
 
+#[async_trait]
+pub trait AlertStore: Send + Sync {
+    /// Stores `alert` unless one with its id exists; answers whether it was stored,
+    /// so that exactly one caller goes on to send it.
+    async fn insert_alert(&self, alert: &Alert) -> Result<bool, StoreError>;
+    async fn get_alert(&self, id: &str) -> Result<Option<Alert>, StoreError>;
+}
+
 /// Everything a store offers; both adapters implement all of it.
-pub trait Store: KeyStore + IntegrationStore + EventStore + ErrorStore {}
-impl<T: KeyStore + IntegrationStore + EventStore + ErrorStore> Store for T {}
+pub trait Store: KeyStore + IntegrationStore + EventStore + ErrorStore + AlertStore {}
+impl<T: KeyStore + IntegrationStore + EventStore + ErrorStore + AlertStore> Store for T {}
 
 /// A request to deliver one event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,4 +126,37 @@ pub struct DispatchMessage {
 #[async_trait]
 pub trait DispatchQueue: Send + Sync {
     async fn enqueue(&self, message: &DispatchMessage) -> Result<(), StoreError>;
+}
+
+/// One outbound HTTP call: to a vendor's notification URL or an alert webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundRequest {
+    pub method: &'static str,
+    pub url: String,
+    pub authorization: Option<String>,
+    /// JSON body, for POSTs.
+    pub json_body: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboundResult {
+    Response {
+        status: u16,
+        /// At most the configured cap; `truncated` says whether more was sent.
+        body: Vec<u8>,
+        truncated: bool,
+        retry_after: Option<std::time::Duration>,
+    },
+    /// No answer within the configured timeout.
+    Timeout,
+    /// Could not connect, or the connection broke.
+    Unreachable(String),
+    /// Refused before sending: the address is not one we may call.
+    Refused(String),
+}
+
+/// Makes outbound HTTP calls, refusing addresses that policy forbids.
+#[async_trait]
+pub trait Outbound: Send + Sync {
+    async fn send(&self, request: OutboundRequest) -> OutboundResult;
 }

@@ -232,6 +232,31 @@ pub struct ErrorPage {
     pub next: Option<Position>,
 }
 
+string_enum!(
+    /// Why an alert was raised.
+    AlertKind {
+        IntegrationDisabled => "INTEGRATION_DISABLED",
+        EventFailed => "EVENT_FAILED",
+        Manual => "MANUAL",
+    }
+);
+
+/// A notice about failures: stored, and posted to the integration's alert URL
+/// (or a manager's webhook recipients).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Alert {
+    pub id: String,
+    pub kind: AlertKind,
+    pub application_id: Option<ApplicationId>,
+    pub vendor_id: Option<VendorId>,
+    pub error_ids: Vec<String>,
+    pub message: String,
+    pub recipients: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,10 @@ use crate::error::{parse_json, DomainError, StoreError};
 use crate::event::{Event, EventBody, EventStatus, NewEvent};
 use crate::integration::{ApplicationId, Integration, IntegrationSettings, IntegrationView};
 use crate::oauth;
-use crate::ports::{DispatchMessage, DispatchQueue, IdempotencyRecord, InsertOutcome, Store};
+use crate::ports::{
+    DispatchMessage, DispatchQueue, IdempotencyRecord, InsertOutcome, Outbound, Store,
+};
+use crate::record::{Category, ErrorQuery, ResolvedFilter};
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -23,6 +26,7 @@ pub struct ServiceConfig {
     /// Where vendors reach this service: event URLs are built from it.
     pub public_url: url::Url,
     pub retention: chrono::Duration,
+    pub dispatch: crate::dispatch::DispatchConfig,
 }
 
 impl ServiceConfig {
@@ -30,6 +34,7 @@ impl ServiceConfig {
         ServiceConfig {
             public_url,
             retention: chrono::Duration::days(365),
+            dispatch: Default::default(),
         }
     }
 }
@@ -38,6 +43,7 @@ impl ServiceConfig {
 pub struct Service {
     pub store: Arc<dyn Store>,
     pub queue: Arc<dyn DispatchQueue>,
+    pub outbound: Arc<dyn Outbound>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdSource>,
     pub config: ServiceConfig,
@@ -286,6 +292,10 @@ impl Service {
             attempts: Vec::new(),
             created_at: now,
             updated_at: now,
+            round: 1,
+            transient_failures: 0,
+            lease_until: None,
+            version: 1,
         };
         let idempotency = idempotency_key.map(|k| IdempotencyRecord {
             scope: format!("{}:{k}", caller.key_id),
@@ -342,14 +352,16 @@ impl Service {
         url
     }
 
-    /// The event JSON for a vendor whose request is signed with the integration's credentials.
-    /// `query` is the raw query string of the request, which the signature covers.
-    pub async fn vendor_fetch(
+    /// The event and integration behind `token`, if the request is signed with
+    /// that integration's consumer key and secret. `query` is the request's raw
+    /// query string, which the signature covers.
+    pub(crate) async fn verified_vendor_request(
         &self,
+        method: &str,
         token: &str,
         query: Option<&str>,
         authorization: Option<&str>,
-    ) -> Result<EventBody, DomainError> {
+    ) -> Result<(Event, Integration), DomainError> {
         let event = self
             .store
             .get_event_by_token(token)
@@ -361,10 +373,13 @@ impl Service {
             .await?
             .ok_or(DomainError::NotFound("event"))?;
         let mut url = self.event_url(token);
+        if method == "POST" {
+            url.set_path(&format!("{}/result", url.path()));
+        }
         url.set_query(query.filter(|q| !q.is_empty()));
         let creds = &integration.oauth;
         oauth::verify(
-            "GET",
+            method,
             &url,
             authorization,
             None,
@@ -372,7 +387,255 @@ impl Service {
             |key| (key == creds.consumer_key).then(|| creds.consumer_secret.clone()),
         )
         .map_err(|e| DomainError::BadSignature(e.to_string()))?;
+        Ok((event, integration))
+    }
+
+    /// The event JSON, for a vendor whose request is signed with the integration's credentials.
+    pub async fn vendor_fetch(
+        &self,
+        token: &str,
+        query: Option<&str>,
+        authorization: Option<&str>,
+    ) -> Result<EventBody, DomainError> {
+        let (event, _) = self
+            .verified_vendor_request("GET", token, query, authorization)
+            .await?;
         Ok(event.body)
+    }
+
+    /// An event this caller may see; others' answer 404 like missing ones.
+    async fn visible_event(&self, caller: &Caller, id: &str) -> Result<Event, DomainError> {
+        caller.require(&[Role::Admin, Role::Manager, Role::Vendor, Role::Marketplace])?;
+        self.store
+            .get_event(id)
+            .await?
+            .filter(|e| caller.sees_vendor(&e.vendor_id))
+            .ok_or(DomainError::NotFound("event"))
+    }
+
+    pub async fn get_event(&self, caller: &Caller, id: &str) -> Result<EventView, DomainError> {
+        Ok(EventView::from(self.visible_event(caller, id).await?))
+    }
+
+    /// Puts a settled event back in the queue for one more delivery round.
+    pub async fn retry_event(&self, caller: &Caller, id: &str) -> Result<EventView, DomainError> {
+        caller.require(&[Role::Admin, Role::Manager, Role::Vendor])?;
+        let event = self.visible_event(caller, id).await?;
+        match event.status {
+            EventStatus::Failed | EventStatus::AsyncPending => {}
+            EventStatus::Pending => {
+                return Err(DomainError::Conflict(
+                    "the event is already waiting for delivery".into(),
+                ))
+            }
+            EventStatus::Complete => {
+                return Err(DomainError::Conflict("the event was delivered".into()))
+            }
+        }
+        Ok(EventView::from(self.redeliver(event).await?))
+    }
+
+    /// Starts a new delivery round of `event` and queues it.
+    pub(crate) async fn redeliver(&self, event: Event) -> Result<Event, DomainError> {
+        let expected = event.version;
+        let next = Event {
+            status: EventStatus::Pending,
+            round: event.round + 1,
+            transient_failures: 0,
+            lease_until: None,
+            updated_at: self.clock.now(),
+            version: expected + 1,
+            ..event.clone()
+        };
+        self.store
+            .update_event(&next, expected)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => DomainError::Conflict(
+                    "the event changed while it was being retried; try again".into(),
+                ),
+                other => other.into(),
+            })?;
+        let message = DispatchMessage {
+            event_id: next.id.clone(),
+        };
+        if let Err(e) = self.queue.enqueue(&message).await {
+            // Put the event back as it was, so it can be retried again later.
+            let restored = Event {
+                version: next.version + 1,
+                ..event
+            };
+            if let Err(undo) = self.store.update_event(&restored, next.version).await {
+                tracing::error!(event_id = %next.id, error = %undo, "could not restore an unqueued retry");
+            }
+            return Err(e.into());
+        }
+        Ok(next)
+    }
+
+    /// Re-enables an integration; with `redeliver`, queues again the events that
+    /// were refused while it was disabled.
+    pub async fn enable_integration(
+        &self,
+        caller: &Caller,
+        application_id: &str,
+        body: &[u8],
+    ) -> Result<Enabled, DomainError> {
+        caller.require(&[Role::Admin, Role::Manager])?;
+        let input: EnableInput = if body.iter().all(u8::is_ascii_whitespace) {
+            EnableInput::default()
+        } else {
+            parse_json(body, "enable request")?
+        };
+        let id = ApplicationId::parse(application_id)
+            .map_err(|_| DomainError::NotFound("integration"))?;
+        let integration = self
+            .visible_integration(caller, &id)
+            .await?
+            .ok_or(DomainError::NotFound("integration"))?;
+        self.store
+            .set_integration_enabled(&id, true, self.clock.now())
+            .await?;
+        tracing::info!(application_id = %id, by = %caller.key_id, "integration enabled");
+        let redelivered = match (input.redeliver, integration.disabled_at) {
+            (true, Some(since)) => {
+                let query = ErrorQuery {
+                    application_id: Some(id.clone()),
+                    category: Some(Category::Disabled),
+                    from: Some(since),
+                    ..Default::default()
+                };
+                self.redeliver_failed(query).await?
+            }
+            _ => 0,
+        };
+        let integration = self
+            .store
+            .get_integration(&id)
+            .await?
+            .ok_or(DomainError::NotFound("integration"))?;
+        Ok(Enabled {
+            integration: IntegrationView::from(&integration),
+            redelivered,
+        })
+    }
+
+    /// Queues again an application's failed events whose failures fall in a window.
+    pub async fn recover(
+        &self,
+        caller: &Caller,
+        application_id: &str,
+        body: &[u8],
+    ) -> Result<usize, DomainError> {
+        caller.require(&[Role::Admin, Role::Manager])?;
+        let input: RecoverInput = parse_json(body, "recover request")?;
+        if input.until <= input.since {
+            return Err(DomainError::invalid("until", "must be later than since"));
+        }
+        let id = ApplicationId::parse(application_id)
+            .map_err(|_| DomainError::NotFound("integration"))?;
+        self.visible_integration(caller, &id)
+            .await?
+            .ok_or(DomainError::NotFound("integration"))?;
+        let query = ErrorQuery {
+            application_id: Some(id),
+            from: Some(input.since),
+            to: Some(input.until),
+            ..Default::default()
+        };
+        self.redeliver_failed(query).await
+    }
+
+    /// Redelivers the FAILED events behind the unresolved records `query` finds,
+    /// at most [`MAX_RECOVERY`] of them; answers how many were queued.
+    async fn redeliver_failed(&self, mut query: ErrorQuery) -> Result<usize, DomainError> {
+        query.resolved = ResolvedFilter::Unresolved;
+        query.limit = 500;
+        let mut event_ids = std::collections::BTreeSet::new();
+        loop {
+            let page = self.store.query_errors(&query).await?;
+            event_ids.extend(page.items.iter().filter_map(|r| r.event_id.clone()));
+            match page.next {
+                Some(next) if event_ids.len() < MAX_RECOVERY => query.after = Some(next),
+                _ => break,
+            }
+        }
+        let mut queued = 0;
+        for event_id in event_ids.into_iter().take(MAX_RECOVERY) {
+            let Some(event) = self.store.get_event(&event_id).await? else {
+                continue;
+            };
+            if event.status != EventStatus::Failed {
+                continue;
+            }
+            match self.redeliver(event).await {
+                Ok(_) => queued += 1,
+                Err(DomainError::Conflict(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(queued)
+    }
+}
+
+/// Redelivery requests queue at most this many events at once.
+pub const MAX_RECOVERY: usize = 10_000;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct EnableInput {
+    #[serde(default)]
+    redeliver: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RecoverInput {
+    since: chrono::DateTime<chrono::Utc>,
+    until: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Enabled {
+    #[serde(flatten)]
+    pub integration: IntegrationView,
+    pub redelivered: usize,
+}
+
+/// An event as `GET /v1/events/{id}` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventView {
+    pub id: String,
+    pub token: String,
+    pub application_id: ApplicationId,
+    pub vendor_id: VendorId,
+    #[serde(rename = "type")]
+    pub kind: crate::event::EventType,
+    pub status: EventStatus,
+    pub round: u32,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+    pub attempts: Vec<crate::event::Attempt>,
+    pub event: EventBody,
+}
+
+impl From<Event> for EventView {
+    fn from(e: Event) -> Self {
+        EventView {
+            kind: e.body.kind,
+            id: e.id,
+            token: e.token,
+            application_id: e.application_id,
+            vendor_id: e.vendor_id,
+            status: e.status,
+            round: e.round,
+            created_at: e.created_at,
+            updated_at: e.updated_at,
+            attempts: e.attempts,
+            event: e.body,
+        }
     }
 }
 

@@ -3,9 +3,10 @@ use iev_domain::auth::{ApiKeyRecord, KeyHash};
 use iev_domain::event::Event;
 use iev_domain::integration::{ApplicationId, Integration};
 use iev_domain::ports::{
-    ErrorStore, EventStore, IdempotencyRecord, InsertOutcome, IntegrationStore, KeyStore,
+    AlertStore, ErrorStore, EventStore, FailureCount, IdempotencyRecord, InsertOutcome,
+    IntegrationStore, KeyStore,
 };
-use iev_domain::record::{ErrorPage, ErrorQuery, ErrorRecord, Position, ResolvedFilter};
+use iev_domain::record::{Alert, ErrorPage, ErrorQuery, ErrorRecord, Position, ResolvedFilter};
 use iev_domain::StoreError;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
@@ -20,6 +21,15 @@ CREATE TABLE IF NOT EXISTS api_keys (
 CREATE TABLE IF NOT EXISTS integrations (
     application_id TEXT PRIMARY KEY,
     version INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    -- Delivery state lives beside the settings so that counting a failure
+    -- never races with an operator's edit of the settings.
+    enabled INTEGER NOT NULL,
+    successive_failures INTEGER NOT NULL,
+    disabled_ms INTEGER
+);
+CREATE TABLE IF NOT EXISTS alerts (
+    id TEXT PRIMARY KEY,
     data TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS events (
@@ -28,6 +38,7 @@ CREATE TABLE IF NOT EXISTS events (
     application_id TEXT NOT NULL,
     status TEXT NOT NULL,
     created_ms INTEGER NOT NULL,
+    version INTEGER NOT NULL,
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_pending ON events(created_ms) WHERE status = 'PENDING';
@@ -213,18 +224,26 @@ impl KeyStore for SqliteStore {
 impl IntegrationStore for SqliteStore {
     async fn get_integration(&self, id: &ApplicationId) -> Result<Option<Integration>, StoreError> {
         let id = id.as_str().to_owned();
-        let data: Option<String> = self
+        let row: Option<(String, bool, u32, Option<i64>)> = self
             .read(move |c| {
                 c.query_row(
-                    "SELECT data FROM integrations WHERE application_id = ?1",
+                    "SELECT data, enabled, successive_failures, disabled_ms
+                     FROM integrations WHERE application_id = ?1",
                     params![id],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .optional()
                 .map_err(internal)
             })
             .await?;
-        data.as_deref().map(from_json).transpose()
+        let Some((data, enabled, failures, disabled_ms)) = row else {
+            return Ok(None);
+        };
+        let mut integration: Integration = from_json(&data)?;
+        integration.enabled = enabled;
+        integration.successive_failures = failures;
+        integration.disabled_at = disabled_ms.and_then(chrono::DateTime::from_timestamp_millis);
+        Ok(Some(integration))
     }
 
     async fn save_integration(
@@ -235,13 +254,17 @@ impl IntegrationStore for SqliteStore {
         let id = integration.application_id.as_str().to_owned();
         let version = integration.version as i64;
         let data = to_json(integration)?;
+        let (enabled, failures) = (integration.enabled, integration.successive_failures);
+        let disabled_ms = integration.disabled_at.map(|d| d.timestamp_millis());
         self.write(move |c| {
             let changed = match expected {
                 None => c
                     .execute(
-                        "INSERT INTO integrations(application_id, version, data) VALUES (?1, ?2, ?3)
+                        "INSERT INTO integrations(application_id, version, data, enabled,
+                             successive_failures, disabled_ms)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                          ON CONFLICT(application_id) DO NOTHING",
-                        params![id, version, data],
+                        params![id, version, data, enabled, failures, disabled_ms],
                     )
                     .map_err(internal)?,
                 Some(expected) => c
@@ -259,6 +282,34 @@ impl IntegrationStore for SqliteStore {
                     "integration {id} is not at the expected version"
                 )))
             }
+        })
+        .await
+    }
+
+    async fn set_integration_enabled(
+        &self,
+        id: &ApplicationId,
+        enabled: bool,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        let id = id.as_str().to_owned();
+        let at_ms = at.timestamp_millis();
+        self.write(move |c| {
+            let changed = if enabled {
+                c.execute(
+                    "UPDATE integrations SET enabled = 1, successive_failures = 0, disabled_ms = NULL
+                     WHERE application_id = ?1 AND enabled = 0",
+                    params![id],
+                )
+            } else {
+                c.execute(
+                    "UPDATE integrations SET enabled = 0, disabled_ms = ?2
+                     WHERE application_id = ?1 AND enabled = 1",
+                    params![id, at_ms],
+                )
+            }
+            .map_err(internal)?;
+            Ok(changed == 1)
         })
         .await
     }
@@ -299,14 +350,15 @@ impl EventStore for SqliteStore {
                 .map_err(internal)?;
             }
             tx.execute(
-                "INSERT INTO events(id, token, application_id, status, created_ms, data)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO events(id, token, application_id, status, created_ms, version, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     e.id,
                     e.token,
                     e.application_id.as_str(),
                     e.status.as_str(),
                     e.created_at.timestamp_millis(),
+                    e.version as i64,
                     data
                 ],
             )
@@ -357,6 +409,62 @@ impl EventStore for SqliteStore {
         data.as_deref().map(from_json).transpose()
     }
 
+    async fn update_event(&self, event: &Event, expected: u64) -> Result<(), StoreError> {
+        let e = event.clone();
+        let data = to_json(event)?;
+        self.write(move |c| update_event_row(c, &e, &data, expected))
+            .await
+    }
+
+    async fn finish_delivery(
+        &self,
+        event: &Event,
+        expected: u64,
+        error: Option<&ErrorRecord>,
+        count: FailureCount,
+    ) -> Result<(), StoreError> {
+        let e = event.clone();
+        let data = to_json(event)?;
+        let error_row = error.map(error_row).transpose()?;
+        self.write(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(internal)?;
+            update_event_row(&tx, &e, &data, expected)?;
+            if let Some(row) = error_row {
+                tx.execute(
+                    &format!(
+                        "INSERT INTO integration_errors({ERROR_COLUMNS}) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+                         ON CONFLICT(id) DO NOTHING"
+                    ),
+                    rusqlite::params_from_iter(row),
+                )
+                .map_err(internal)?;
+            }
+            let app = e.application_id.as_str();
+            match count {
+                FailureCount::Unchanged => 0,
+                FailureCount::Increment => tx
+                    .execute(
+                        "UPDATE integrations SET successive_failures = successive_failures + 1
+                         WHERE application_id = ?1",
+                        params![app],
+                    )
+                    .map_err(internal)?,
+                FailureCount::Reset => tx
+                    .execute(
+                        "UPDATE integrations SET successive_failures = 0
+                         WHERE application_id = ?1 AND successive_failures <> 0",
+                        params![app],
+                    )
+                    .map_err(internal)?,
+            };
+            tx.commit().map_err(internal)
+        })
+        .await
+    }
+
     async fn get_event_by_token(&self, token: &str) -> Result<Option<Event>, StoreError> {
         let token = token.to_owned();
         let data: Option<String> = self
@@ -371,6 +479,34 @@ impl EventStore for SqliteStore {
             })
             .await?;
         data.as_deref().map(from_json).transpose()
+    }
+}
+
+fn update_event_row(
+    c: &Connection,
+    e: &Event,
+    data: &str,
+    expected: u64,
+) -> Result<(), StoreError> {
+    let changed = c
+        .execute(
+            "UPDATE events SET status = ?2, version = ?3, data = ?4 WHERE id = ?1 AND version = ?5",
+            params![
+                e.id,
+                e.status.as_str(),
+                e.version as i64,
+                data,
+                expected as i64
+            ],
+        )
+        .map_err(internal)?;
+    if changed == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict(format!(
+            "event {} is missing or not at version {expected}",
+            e.id
+        )))
     }
 }
 
@@ -489,6 +625,37 @@ impl ErrorStore for SqliteStore {
             None
         };
         Ok(ErrorPage { items, next })
+    }
+}
+
+#[async_trait]
+impl AlertStore for SqliteStore {
+    async fn insert_alert(&self, alert: &Alert) -> Result<bool, StoreError> {
+        let (id, data) = (alert.id.clone(), to_json(alert)?);
+        self.write(move |c| {
+            let changed = c
+                .execute(
+                    "INSERT INTO alerts(id, data) VALUES (?1, ?2) ON CONFLICT(id) DO NOTHING",
+                    params![id, data],
+                )
+                .map_err(internal)?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn get_alert(&self, id: &str) -> Result<Option<Alert>, StoreError> {
+        let id = id.to_owned();
+        let data: Option<String> = self
+            .read(move |c| {
+                c.query_row("SELECT data FROM alerts WHERE id = ?1", params![id], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(internal)
+            })
+            .await?;
+        data.as_deref().map(from_json).transpose()
     }
 }
 

@@ -1,6 +1,7 @@
 //! The HTTP API of the local runner, driven as a client would.
 
 use iev_tests::fixtures::order_json;
+use iev_tests::vendor::{oauth_get, Reply, Vendor};
 use iev_tests::TestApp;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -15,10 +16,11 @@ fn integration_body(vendor: &str) -> Value {
     })
 }
 
-/// A runner with one integration (app-1, vendor v-1) and a marketplace key.
+/// A runner that accepts but does not deliver, with one integration (app-1,
+/// vendor v-1) and a marketplace key.
 async fn app_with_integration() -> (TestApp, String, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let app = TestApp::start_in(dir.path()).await;
+    let app = TestApp::start_with(dir.path(), |c| c.workers = 0).await;
     let admin = app.running.admin_key.clone();
     let (status, body) = app
         .send(
@@ -35,12 +37,9 @@ async fn app_with_integration() -> (TestApp, String, tempfile::TempDir) {
 
 /// Fetches an event URL the way a vendor's standard OAuth 1.0a library does.
 async fn vendor_fetch(url: &str, key: &str, secret: &str) -> reqwest::Response {
-    let client = oauth1_request::Credentials::new(key, secret);
-    let authorization =
-        oauth1_request::Builder::<_, _>::new(client, oauth1_request::HmacSha1::new()).get(url, &());
     reqwest::Client::new()
         .get(url)
-        .header("authorization", authorization)
+        .header("authorization", oauth_get(url, key, secret))
         .send()
         .await
         .unwrap()
@@ -115,16 +114,20 @@ async fn a_vendor_fetch_that_is_unsigned_or_signed_with_the_wrong_secret_gets_40
 }
 
 #[tokio::test]
-async fn a_restart_keeps_accepted_events_and_queues_the_undelivered_again() {
+async fn a_restart_keeps_accepted_events_and_delivers_the_undelivered() {
     let dir = tempfile::tempdir().unwrap();
+    let vendor = Vendor::start("widget-key", "widget-secret", |_, _| Reply::success()).await;
+    let mut integration = integration_body("v-1");
+    integration["notificationUrls"]["SUBSCRIPTION_ORDER"] = json!(vendor.notification_url());
     let (token, id) = {
-        let app = TestApp::start_in(dir.path()).await;
+        // This runner accepts but does not deliver, then stops as a crash would.
+        let app = TestApp::start_with(dir.path(), |c| c.workers = 0).await;
         let admin = app.running.admin_key.clone();
         app.send(
             Method::PUT,
             "/v1/integrations/app-1",
             Some(&admin),
-            Some(integration_body("v-1")),
+            Some(integration),
         )
         .await;
         let (status, accepted) = app
@@ -142,7 +145,8 @@ async fn a_restart_keeps_accepted_events_and_queues_the_undelivered_again() {
             accepted["id"].as_str().unwrap().to_owned(),
         )
     };
-    let mut app = TestApp::start_in(dir.path()).await;
+    assert!(vendor.calls().is_empty());
+    let app = TestApp::start_in(dir.path()).await;
     assert!(
         !app.running.admin_key_generated,
         "the admin key is kept in the data directory"
@@ -154,12 +158,9 @@ async fn a_restart_keeps_accepted_events_and_queues_the_undelivered_again() {
             .status(),
         200
     );
-    let requeued = app
-        .running
-        .queue
-        .try_recv()
-        .expect("the pending event is queued again");
-    assert_eq!(requeued.event_id, id);
+    let settled = app.wait_settled(&id).await;
+    assert_eq!(settled["status"], "COMPLETE", "{settled}");
+    assert_eq!(vendor.calls().len(), 1);
 }
 
 #[tokio::test]
@@ -463,12 +464,10 @@ async fn the_generated_admin_key_is_written_readable_only_by_its_owner() {
 async fn a_port_in_use_is_a_clear_start_up_error() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let err = iev_runner::start(iev_runner::RunnerConfig {
-        listen: taken.local_addr().unwrap().to_string(),
-        data_dir: dir.path().to_owned(),
-        public_url: None,
-        admin_key: None,
-    })
+    let err = iev_runner::start(iev_runner::RunnerConfig::new(
+        taken.local_addr().unwrap().to_string(),
+        dir.path(),
+    ))
     .await
     .err()
     .expect("binding a taken port fails");

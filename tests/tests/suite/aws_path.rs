@@ -1,28 +1,50 @@
 //! The AWS path: the ingest function's handler over DynamoDB Local and SQS.
 
+use aws_lambda_events::event::sqs::SqsEvent;
+use aws_sdk_sqs::types::Message;
 use axum::body::Body;
 use http_body_util::BodyExt;
 use iev_aws::SqsQueue;
 use iev_domain::clock::{FixedClock, SequentialIds};
+use iev_domain::event::{EventStatus, EventType};
+use iev_domain::integration::NotificationUrl;
+use iev_domain::ports::ErrorStore;
 use iev_domain::ports::{DispatchMessage, DispatchQueue, EventStore, IntegrationStore};
+use iev_domain::record::ErrorCode;
 use iev_domain::service::{Service, ServiceConfig};
 use iev_tests::aws::{dynamo_store, sqs_queue};
 use iev_tests::fixtures::{at, integration, order_json};
+use iev_tests::vendor::{Reply, Vendor};
+use lambda_runtime::LambdaEvent;
 use std::sync::Arc;
 use tower::ServiceExt;
 
 async fn service(queue: SqsQueue) -> (Arc<Service>, iev_aws::DynamoStore) {
+    service_with(queue, integration("app-1", "v-1")).await
+}
+
+async fn service_with(
+    queue: SqsQueue,
+    integration: iev_domain::integration::Integration,
+) -> (Arc<Service>, iev_aws::DynamoStore) {
     let store = dynamo_store().await;
-    store
-        .save_integration(&integration("app-1", "v-1"), None)
-        .await
-        .unwrap();
+    store.save_integration(&integration, None).await.unwrap();
+    let outbound = iev_outbound::HttpOutbound::new(iev_outbound::OutboundConfig {
+        policy: iev_outbound::AddressPolicy::WITH_LOOPBACK,
+        timeout: std::time::Duration::from_secs(2),
+        ..Default::default()
+    })
+    .unwrap();
+    let mut config = ServiceConfig::new("https://iev.example".parse().unwrap());
+    config.dispatch.base_delay = std::time::Duration::from_millis(10);
+    config.dispatch.max_attempts = 3;
     let service = Arc::new(Service {
         store: Arc::new(store.clone()),
         queue: Arc::new(queue),
+        outbound: Arc::new(outbound),
         clock: Arc::new(FixedClock::new(at(0))),
         ids: Arc::new(SequentialIds::default()),
-        config: ServiceConfig::new("https://iev.example".parse().unwrap()),
+        config,
     });
     service.ensure_admin_key("iev_admin").await.unwrap();
     (service, store)
@@ -138,4 +160,187 @@ async fn when_sqs_cannot_be_reached_the_event_is_not_kept_and_the_answer_is_503(
     assert!(!String::from_utf8_lossy(&body).contains("127.0.0.1"));
     // SequentialIds numbered the event id-1.
     assert_eq!(store.get_event("id-1").await.unwrap(), None);
+}
+
+/// A vendor that answers without fetching (the AWS tests' public URL is not served).
+async fn vendor(script: impl Fn(usize) -> Reply + Send + Sync + 'static) -> Vendor {
+    Vendor::start("app-1-key", "app-1-secret", move |n, _| Reply {
+        fetch_event: false,
+        ..script(n)
+    })
+    .await
+}
+
+fn integration_for(vendor: &Vendor) -> iev_domain::integration::Integration {
+    let mut i = integration("app-1", "v-1");
+    let url = NotificationUrl::parse(&vendor.notification_url()).unwrap();
+    i.notification_urls
+        .insert(EventType::SubscriptionOrder, url);
+    i
+}
+
+/// Ingests one event through the handler and receives its SQS message.
+async fn ingest_and_receive(service: &Arc<Service>, queue: &SqsQueue) -> (String, Message) {
+    let resp = router(service.clone())
+        .oneshot(post_event(order_json("app-1")))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let body: serde_json::Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    let out = queue
+        .client()
+        .receive_message()
+        .queue_url(queue.queue_url())
+        .wait_time_seconds(1)
+        .send()
+        .await
+        .unwrap();
+    let message = out.messages().first().expect("a dispatch message").clone();
+    (body["id"].as_str().unwrap().to_owned(), message)
+}
+
+/// The event SQS hands the function for `messages`.
+fn sqs_event(messages: &[&Message]) -> LambdaEvent<SqsEvent> {
+    let records: Vec<serde_json::Value> = messages
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "messageId": m.message_id(), "receiptHandle": m.receipt_handle(),
+                "body": m.body(), "md5OfBody": "", "attributes": {}, "messageAttributes": {},
+                "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:q",
+                "awsRegion": "us-east-1"
+            })
+        })
+        .collect();
+    let payload: SqsEvent =
+        serde_json::from_value(serde_json::json!({ "Records": records })).unwrap();
+    LambdaEvent::new(payload, lambda_runtime::Context::default())
+}
+
+fn failed_ids(response: &aws_lambda_events::event::sqs::SqsBatchResponse) -> Vec<String> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_message_from_sqs_is_delivered_and_its_failure_recorded_once_under_redelivery() {
+    let vendor = vendor(|_| Reply::error("ACCOUNT_NOT_FOUND", "no account")).await;
+    let queue = sqs_queue().await;
+    let (service, store) = service_with(queue.clone(), integration_for(&vendor)).await;
+    let (id, message) = ingest_and_receive(&service, &queue).await;
+    let response = iev_dispatch::handle(&service, &queue, sqs_event(&[&message]))
+        .await
+        .unwrap();
+    assert!(failed_ids(&response).is_empty());
+    let event = store.get_event(&id).await.unwrap().unwrap();
+    assert_eq!(event.status, EventStatus::Failed);
+    let record = store.get_error(&format!("{id}.1")).await.unwrap().unwrap();
+    assert_eq!(record.error_code, ErrorCode::AccountNotFound);
+    // SQS delivers at least once: the same message, twice more, even at once.
+    let (a, b) = tokio::join!(
+        iev_dispatch::handle(&service, &queue, sqs_event(&[&message])),
+        iev_dispatch::handle(&service, &queue, sqs_event(&[&message])),
+    );
+    assert!(failed_ids(&a.unwrap()).is_empty());
+    assert!(failed_ids(&b.unwrap()).is_empty());
+    assert_eq!(vendor.calls().len(), 1, "the vendor is called once");
+    let again = store.get_event(&id).await.unwrap().unwrap();
+    assert_eq!(again.attempts, event.attempts, "no second attempt entry");
+    assert_eq!(
+        store.get_error(&format!("{id}.1")).await.unwrap(),
+        Some(record)
+    );
+    let integration = store
+        .get_integration(&iev_tests::fixtures::app("app-1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(integration.successive_failures, 1, "counted once");
+}
+
+#[tokio::test]
+async fn a_transient_failure_returns_the_message_as_a_batch_failure_and_a_later_receive_completes()
+{
+    let vendor = vendor(|n| {
+        if n == 0 {
+            Reply::raw(503, "busy")
+        } else {
+            Reply::success()
+        }
+    })
+    .await;
+    let queue = sqs_queue().await;
+    let (service, store) = service_with(queue.clone(), integration_for(&vendor)).await;
+    let (id, message) = ingest_and_receive(&service, &queue).await;
+    let response = iev_dispatch::handle(&service, &queue, sqs_event(&[&message]))
+        .await
+        .unwrap();
+    assert_eq!(
+        failed_ids(&response),
+        vec![message.message_id().unwrap().to_owned()]
+    );
+    let event = store.get_event(&id).await.unwrap().unwrap();
+    assert_eq!(event.status, EventStatus::Pending);
+    assert_eq!(event.transient_failures, 1);
+    let response = iev_dispatch::handle(&service, &queue, sqs_event(&[&message]))
+        .await
+        .unwrap();
+    assert!(failed_ids(&response).is_empty());
+    let event = store.get_event(&id).await.unwrap().unwrap();
+    assert_eq!(event.status, EventStatus::Complete);
+    assert_eq!(event.attempts.len(), 2);
+}
+
+#[tokio::test]
+async fn a_concurrent_redelivery_waits_for_the_lease_instead_of_calling_the_vendor_again() {
+    let vendor = vendor(|_| Reply {
+        delay: std::time::Duration::from_millis(300),
+        ..Reply::success()
+    })
+    .await;
+    let queue = sqs_queue().await;
+    let (service, store) = service_with(queue.clone(), integration_for(&vendor)).await;
+    let (id, message) = ingest_and_receive(&service, &queue).await;
+    let first = iev_dispatch::handle(&service, &queue, sqs_event(&[&message]));
+    let second = async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        iev_dispatch::handle(&service, &queue, sqs_event(&[&message])).await
+    };
+    let (first, second) = tokio::join!(first, second);
+    assert!(failed_ids(&first.unwrap()).is_empty());
+    assert_eq!(
+        failed_ids(&second.unwrap()).len(),
+        1,
+        "the second comes back later"
+    );
+    assert_eq!(vendor.calls().len(), 1);
+    assert_eq!(
+        store.get_event(&id).await.unwrap().unwrap().status,
+        EventStatus::Complete
+    );
+}
+
+#[tokio::test]
+async fn a_dead_letter_is_recorded_as_a_transport_error_exactly_once() {
+    let vendor = vendor(|_| Reply::success()).await;
+    let queue = sqs_queue().await;
+    let (service, store) = service_with(queue.clone(), integration_for(&vendor)).await;
+    let (id, message) = ingest_and_receive(&service, &queue).await;
+    for _ in 0..2 {
+        let response = iev_record_error::handle_dead_letters(&service, sqs_event(&[&message]))
+            .await
+            .unwrap();
+        assert!(failed_ids(&response).is_empty());
+    }
+    let event = store.get_event(&id).await.unwrap().unwrap();
+    assert_eq!(event.status, EventStatus::Failed);
+    assert_eq!(event.attempts.len(), 1);
+    let record = store.get_error(&format!("{id}.1")).await.unwrap().unwrap();
+    assert_eq!(record.error_code, ErrorCode::TransportError);
+    assert_eq!(record.version, 1, "recorded once, never rewritten");
+    assert!(vendor.calls().is_empty());
 }

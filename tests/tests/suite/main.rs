@@ -4,3 +4,4 @@
 mod api;
 mod aws_path;
 mod contract;
+mod dispatch;

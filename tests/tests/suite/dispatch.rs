@@ -1,0 +1,691 @@
+//! Delivery to a real vendor over HTTP through the local runner: each answer
+//! a vendor can give, and what lands in the record.
+
+use iev_tests::fixtures::order_json;
+use iev_tests::vendor::{oauth_post, Reply, Vendor};
+use iev_tests::TestApp;
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+const KEY: &str = "widget-key";
+const SECRET: &str = "widget-secret";
+
+struct Setup {
+    app: TestApp,
+    vendor: Vendor,
+    admin: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup(
+    configure: impl FnOnce(&mut iev_runner::RunnerConfig),
+    script: impl Fn(usize, &Value) -> Reply + Send + Sync + 'static,
+) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start_with(dir.path(), configure).await;
+    let vendor = Vendor::start(KEY, SECRET, script).await;
+    let admin = app.running.admin_key.clone();
+    let url = vendor.notification_url();
+    let body = json!({
+        "applicationName": "Widget",
+        "importableApplicationUuid": "imp-1",
+        "vendorId": "v-1",
+        "notificationUrls": {
+            "SUBSCRIPTION_ORDER": url, "SUBSCRIPTION_CANCEL": url,
+            "SUBSCRIPTION_NOTICE": url, "USER_ASSIGNMENT": url
+        },
+        "oauth": {"consumerKey": KEY, "consumerSecret": SECRET},
+        "alertUrl": vendor.alert_url()
+    });
+    let (status, resp) = app
+        .send(
+            Method::PUT,
+            "/v1/integrations/app-1",
+            Some(&admin),
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, 200, "{resp}");
+    Setup {
+        app,
+        vendor,
+        admin,
+        _dir: dir,
+    }
+}
+
+impl Setup {
+    async fn post(&self, event: Value) -> String {
+        let (status, body) = self
+            .app
+            .send(Method::POST, "/v1/events", Some(&self.admin), Some(event))
+            .await;
+        assert_eq!(status, 202, "{body}");
+        body["id"].as_str().unwrap().to_owned()
+    }
+
+    async fn error(&self, id: &str) -> (u16, Value) {
+        self.app
+            .send(
+                Method::GET,
+                &format!("/api/integration_errors/{id}"),
+                Some(&self.admin),
+                None,
+            )
+            .await
+    }
+
+    async fn integration(&self) -> Value {
+        self.app
+            .send(
+                Method::GET,
+                "/v1/integrations/app-1",
+                Some(&self.admin),
+                None,
+            )
+            .await
+            .1
+    }
+}
+
+/// Polls `check` for up to 5 seconds.
+async fn eventually<F, Fut>(check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..250 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the condition did not come true within 5 seconds");
+}
+
+fn cancel_json() -> Value {
+    json!({
+        "applicationId": "app-1",
+        "type": "SUBSCRIPTION_CANCEL",
+        "marketplace": {"partner": "ACME", "baseUrl": "https://marketplace.example"},
+        "creator": {"uuid": "user-1", "email": "ann@example.com"},
+        "payload": {"account": {"accountIdentifier": "acct-1"}}
+    })
+}
+
+#[tokio::test]
+async fn a_vendor_that_fetches_the_signed_event_and_answers_success_completes_it() {
+    let s = setup(|_| {}, |_, _| Reply::success()).await;
+    let id = s.post(order_json("app-1")).await;
+    let event = s.app.wait_settled(&id).await;
+    assert_eq!(event["status"], "COMPLETE", "{event}");
+    let attempts = event["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0]["httpStatus"], 200);
+    assert_eq!(attempts[0]["outcome"], "success");
+    let calls = s.vendor.calls();
+    assert_eq!(calls.len(), 1);
+    let (fetch_status, fetched) = calls[0].fetched.clone().unwrap();
+    assert_eq!(fetch_status, 200, "the vendor's signed fetch is accepted");
+    assert_eq!(fetched["type"], "SUBSCRIPTION_ORDER");
+    assert!(calls[0].event_url.ends_with(&format!(
+        "/api/integration/v1/events/{}",
+        event["token"].as_str().unwrap()
+    )));
+    let authorization = calls[0].authorization.clone().unwrap();
+    assert!(authorization.starts_with("OAuth "));
+    assert!(authorization.contains(&format!("oauth_consumer_key=\"{KEY}\"")));
+    assert_eq!(
+        s.error(&format!("{id}.1")).await.0,
+        404,
+        "no failure recorded"
+    );
+}
+
+#[tokio::test]
+async fn each_vendor_error_code_lands_in_the_record_with_its_category() {
+    let cases = [
+        ("USER_NOT_FOUND", "integration.missingaccountmapping.error"),
+        (
+            "ACCOUNT_NOT_FOUND",
+            "integration.missingaccountmapping.error",
+        ),
+        ("UNAUTHORIZED", "integration.authentication.error"),
+        ("FORBIDDEN", "integration.authentication.error"),
+        ("MAX_USERS_REACHED", "integration.perform.error"),
+        ("OPERATION_CANCELLED", "integration.perform.error"),
+    ];
+    let s = setup(
+        |_| {},
+        move |n, _| Reply::error(cases[n % cases.len()].0, "vendor says no"),
+    )
+    .await;
+    for (code, category) in cases {
+        let id = s.post(order_json("app-1")).await;
+        let event = s.app.wait_settled(&id).await;
+        assert_eq!(event["status"], "FAILED");
+        let (status, record) = s.error(&format!("{id}.1")).await;
+        assert_eq!(status, 200, "{record}");
+        assert_eq!(record["errorCode"], code);
+        assert_eq!(record["category"], category);
+        assert_eq!(record["message"], "vendor says no");
+        assert_eq!(record["eventId"], id.as_str());
+        assert_eq!(record["applicationName"], "Widget");
+        assert_eq!(record["importableApplicationUuid"], "imp-1");
+        assert_eq!(record["userId"], "user-1");
+        assert_eq!(record["userEmail"], "ann@example.com");
+        assert_eq!(record["companyId"], "company-1");
+        assert_eq!(record["eventType"], "SUBSCRIPTION_ORDER");
+        assert_eq!(record["manuallyResolved"], false);
+        assert_eq!(record["attempts"], 1);
+        assert_eq!(record["lastHttpStatus"], 200);
+    }
+}
+
+#[tokio::test]
+async fn an_order_answered_without_an_account_identifier_is_an_invalid_response() {
+    let s = setup(|_| {}, |_, _| Reply::json(200, json!({"success": "true"}))).await;
+    let id = s.post(order_json("app-1")).await;
+    s.app.wait_settled(&id).await;
+    let (_, record) = s.error(&format!("{id}.1")).await;
+    assert_eq!(record["errorCode"], "INVALID_RESPONSE");
+    assert_eq!(record["category"], "integration.validation.error");
+}
+
+#[tokio::test]
+async fn garbage_and_oversized_answers_are_invalid_responses() {
+    let s = setup(
+        |_| {},
+        |n, _| match n {
+            0 => Reply::raw(200, "<html>not json</html>"),
+            _ => Reply::raw(
+                200,
+                format!("{{\"success\": true, \"pad\": \"{}\"}}", "x".repeat(70_000)),
+            ),
+        },
+    )
+    .await;
+    for _ in 0..2 {
+        let id = s.post(cancel_json()).await;
+        let event = s.app.wait_settled(&id).await;
+        assert_eq!(event["status"], "FAILED");
+        let (_, record) = s.error(&format!("{id}.1")).await;
+        assert_eq!(record["errorCode"], "INVALID_RESPONSE", "{record}");
+        let excerpt = event["attempts"][0]["responseExcerpt"].as_str().unwrap();
+        assert!(
+            excerpt.len() <= 2048,
+            "only an excerpt of the answer is kept"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_202_waits_for_the_vendors_signed_result_post() {
+    let s = setup(|_| {}, |_, _| Reply::raw(202, "")).await;
+    let id = s.post(order_json("app-1")).await;
+    let event = s
+        .app
+        .wait_for_event(&id, |e| e["status"] == "ASYNC_PENDING")
+        .await;
+    let token = event["token"].as_str().unwrap();
+    let url = s
+        .app
+        .url(&format!("/api/integration/v1/events/{token}/result"));
+    let client = reqwest::Client::new();
+    let unsigned = client
+        .post(&url)
+        .json(&json!({"success": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status(), 401);
+    let resp = client
+        .post(&url)
+        .header("authorization", oauth_post(&url, KEY, SECRET))
+        .json(&json!({"success": false, "errorCode": "ACCOUNT_NOT_FOUND", "message": "gone"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let event = s.app.wait_settled(&id).await;
+    assert_eq!(event["status"], "FAILED");
+    let (_, record) = s.error(&format!("{id}.1")).await;
+    assert_eq!(record["errorCode"], "ACCOUNT_NOT_FOUND");
+    let again = client
+        .post(&url)
+        .header("authorization", oauth_post(&url, KEY, SECRET))
+        .json(&json!({"success": true, "accountIdentifier": "a"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        again.status(),
+        409,
+        "a settled event takes no second result"
+    );
+}
+
+#[tokio::test]
+async fn a_notice_answered_with_202_is_a_failure() {
+    let s = setup(|_| {}, |_, _| Reply::raw(202, "")).await;
+    let id = s
+        .post(json!({
+            "applicationId": "app-1",
+            "type": "SUBSCRIPTION_NOTICE",
+            "marketplace": {"partner": "ACME", "baseUrl": "https://m.example"},
+            "payload": {"account": {"accountIdentifier": "a-1"}, "notice": {"type": "DEACTIVATED"}}
+        }))
+        .await;
+    let event = s.app.wait_settled(&id).await;
+    assert_eq!(event["status"], "FAILED");
+    let (_, record) = s.error(&format!("{id}.1")).await;
+    assert_eq!(record["errorCode"], "INVALID_RESPONSE");
+}
+
+#[tokio::test]
+async fn a_500_then_success_is_retried_and_completes() {
+    let s = setup(
+        |_| {},
+        |n, _| {
+            if n == 0 {
+                Reply::raw(500, "down")
+            } else {
+                Reply::success()
+            }
+        },
+    )
+    .await;
+    let id = s.post(order_json("app-1")).await;
+    let event = s.app.wait_settled(&id).await;
+    assert_eq!(event["status"], "COMPLETE", "{event}");
+    let outcomes: Vec<&str> = event["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["transient", "success"]);
+    assert_eq!(event["attempts"][0]["httpStatus"], 500);
+    assert_eq!(s.error(&format!("{id}.1")).await.0, 404);
+}
+
+#[tokio::test]
+async fn a_vendor_that_keeps_timing_out_ends_as_a_transport_error() {
+    let s = setup(
+        |c| c.outbound.timeout = Duration::from_millis(150),
+        |_, _| Reply {
+            delay: Duration::from_millis(600),
+            ..Reply::success()
+        },
+    )
+    .await;
+    let id = s.post(cancel_json()).await;
+    let event = s.app.wait_settled(&id).await;
+    assert_eq!(event["status"], "FAILED");
+    assert_eq!(
+        event["attempts"].as_array().unwrap().len(),
+        3,
+        "max_attempts is 3 in tests"
+    );
+    let (_, record) = s.error(&format!("{id}.1")).await;
+    assert_eq!(record["errorCode"], "TRANSPORT_ERROR");
+    assert_eq!(record["attempts"], 3);
+}
+
+#[tokio::test]
+async fn an_unreachable_vendor_is_retried_then_recorded_as_a_transport_error() {
+    let s = setup(|_| {}, |_, _| Reply::success()).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let body = json!({
+        "applicationName": "Widget", "vendorId": "v-1",
+        "notificationUrls": {"SUBSCRIPTION_CANCEL": format!("http://127.0.0.1:{port}/n?e={{eventUrl}}")},
+        "oauth": {"consumerKey": KEY, "consumerSecret": SECRET}
+    });
+    s.app
+        .send(
+            Method::PUT,
+            "/v1/integrations/app-1",
+            Some(&s.admin),
+            Some(body),
+        )
+        .await;
+    let id = s.post(cancel_json()).await;
+    let event = s.app.wait_settled(&id).await;
+    assert_eq!(event["status"], "FAILED");
+    let (_, record) = s.error(&format!("{id}.1")).await;
+    assert_eq!(record["errorCode"], "TRANSPORT_ERROR");
+    assert_eq!(event["attempts"].as_array().unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn an_event_type_without_a_notification_url_is_a_configuration_error_and_not_sent() {
+    let s = setup(|_| {}, |_, _| Reply::success()).await;
+    let id = s
+        .post(json!({
+            "applicationId": "app-1",
+            "type": "USER_UPDATED",
+            "marketplace": {"partner": "ACME", "baseUrl": "https://m.example"},
+            "payload": {"user": {"uuid": "u-2", "email": "bob@example.com"}}
+        }))
+        .await;
+    let event = s.app.wait_settled(&id).await;
+    assert_eq!(event["status"], "FAILED");
+    assert_eq!(event["attempts"][0]["outcome"], "notSent");
+    let (_, record) = s.error(&format!("{id}.1")).await;
+    assert_eq!(record["errorCode"], "CONFIGURATION_ERROR");
+    assert_eq!(record["userId"], "u-2", "a user event is about its user");
+    assert!(s.vendor.calls().is_empty());
+}
+
+#[tokio::test]
+async fn a_loopback_vendor_is_refused_when_policy_allows_only_public_addresses() {
+    let s = setup(
+        |c| c.outbound.policy = iev_outbound::AddressPolicy::PUBLIC_ONLY,
+        |_, _| Reply::success(),
+    )
+    .await;
+    let id = s.post(order_json("app-1")).await;
+    let event = s.app.wait_settled(&id).await;
+    assert_eq!(event["status"], "FAILED");
+    let (_, record) = s.error(&format!("{id}.1")).await;
+    assert_eq!(record["errorCode"], "CONFIGURATION_ERROR");
+    assert!(
+        record["message"].as_str().unwrap().contains("loopback"),
+        "{record}"
+    );
+    assert!(s.vendor.calls().is_empty(), "nothing was sent");
+}
+
+#[tokio::test]
+async fn the_tenth_successive_failure_disables_and_the_eleventh_event_is_not_sent() {
+    let s = setup(|_| {}, |_, _| Reply::error("MAX_USERS_REACHED", "full")).await;
+    let stateless = {
+        let mut e = order_json("app-1");
+        e["flag"] = json!("STATELESS");
+        e
+    };
+    let ping = s.post(stateless).await;
+    s.app.wait_settled(&ping).await;
+    assert_eq!(
+        s.integration().await["successiveFailures"],
+        0,
+        "pings never count"
+    );
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let id = s.post(order_json("app-1")).await;
+        s.app.wait_settled(&id).await;
+        ids.push(id);
+        let integration = s.integration().await;
+        assert_eq!(integration["successiveFailures"], i + 1);
+        if i < 9 {
+            assert_eq!(integration["enabled"], true, "{integration}");
+        }
+    }
+    // Disabling follows the tenth failure's write; give it a moment.
+    eventually(|| async { s.integration().await["enabled"] == false }).await;
+    assert!(s.integration().await["disabledAt"].is_string());
+    let calls_before = s.vendor.calls().len();
+    let eleventh = s.post(order_json("app-1")).await;
+    let event = s.app.wait_settled(&eleventh).await;
+    assert_eq!(event["status"], "FAILED");
+    assert_eq!(
+        s.vendor.calls().len(),
+        calls_before,
+        "the eleventh event is not sent"
+    );
+    let (_, record) = s.error(&format!("{eleventh}.1")).await;
+    assert_eq!(record["category"], "integration.disabled.error");
+    eventually(|| async {
+        s.vendor
+            .alerts()
+            .iter()
+            .filter(|(_, a)| a["kind"] == "EVENT_FAILED")
+            .count()
+            == 12
+    })
+    .await;
+    let alerts = s.vendor.alerts();
+    let disabled: Vec<_> = alerts
+        .iter()
+        .filter(|(_, a)| a["kind"] == "INTEGRATION_DISABLED")
+        .collect();
+    assert_eq!(disabled.len(), 1, "one disabling alert");
+    assert!(
+        disabled[0].0.as_deref().unwrap_or("").starts_with("OAuth "),
+        "alerts are signed"
+    );
+    let failures = alerts
+        .iter()
+        .filter(|(_, a)| a["kind"] == "EVENT_FAILED")
+        .count();
+    assert_eq!(
+        failures, 12,
+        "one failure notice per failed event, the ping's included"
+    );
+
+    // Re-enabling with redelivery sends what failed while disabled.
+    let (status, enabled) = s
+        .app
+        .send(
+            Method::POST,
+            "/v1/integrations/app-1/enable",
+            Some(&s.admin),
+            Some(json!({"redeliver": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{enabled}");
+    assert_eq!(enabled["enabled"], true);
+    assert_eq!(enabled["successiveFailures"], 0);
+    assert_eq!(enabled["redelivered"], 1);
+    let event = s
+        .app
+        .wait_for_event(&eleventh, |e| e["round"] == 2 && e["status"] == "FAILED")
+        .await;
+    assert_eq!(event["attempts"].as_array().unwrap().len(), 2);
+    assert_eq!(s.vendor.calls().len(), calls_before + 1);
+}
+
+#[tokio::test]
+async fn a_manual_retry_that_succeeds_resolves_the_earlier_failure_automatically() {
+    let s = setup(
+        |_| {},
+        |n, _| {
+            if n == 0 {
+                Reply::error("ACCOUNT_NOT_FOUND", "no such account")
+            } else {
+                Reply::success()
+            }
+        },
+    )
+    .await;
+    let id = s.post(cancel_json()).await;
+    s.app.wait_settled(&id).await;
+    let (status, retried) = s
+        .app
+        .send(
+            Method::POST,
+            &format!("/v1/events/{id}/retry"),
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 202, "{retried}");
+    assert_eq!(retried["round"], 2);
+    let event = s
+        .app
+        .wait_for_event(&id, |e| e["status"] == "COMPLETE")
+        .await;
+    assert_eq!(event["attempts"].as_array().unwrap().len(), 2);
+    let (_, record) = s.error(&format!("{id}.1")).await;
+    assert_eq!(record["manuallyResolved"], true, "{record}");
+    assert_eq!(record["resolvedBy"], "system");
+    let (status, _) = s
+        .app
+        .send(
+            Method::POST,
+            &format!("/v1/events/{id}/retry"),
+            Some(&s.admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 409, "a delivered event is not retried");
+}
+
+#[tokio::test]
+async fn recovery_redelivers_the_failed_events_of_a_window() {
+    let s = setup(
+        |_| {},
+        |n, _| {
+            if n < 2 {
+                Reply::error("UNKNOWN_ERROR", "oops")
+            } else {
+                Reply::success()
+            }
+        },
+    )
+    .await;
+    let a = s.post(cancel_json()).await;
+    let b = s.post(cancel_json()).await;
+    s.app.wait_settled(&a).await;
+    s.app.wait_settled(&b).await;
+    let (status, body) = s
+        .app
+        .send(
+            Method::POST,
+            "/v1/integrations/app-1/recover",
+            Some(&s.admin),
+            Some(json!({"since": "2000-01-01T00:00:00Z", "until": "2999-01-01T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["queued"], 2);
+    for id in [a, b] {
+        s.app
+            .wait_for_event(&id, |e| e["status"] == "COMPLETE")
+            .await;
+    }
+    let (status, err) = s
+        .app
+        .send(
+            Method::POST,
+            "/v1/integrations/app-1/recover",
+            Some(&s.admin),
+            Some(json!({"since": "2030-01-01T00:00:00Z", "until": "2020-01-01T00:00:00Z"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(err["error"]["field"], "until");
+}
+
+#[tokio::test]
+async fn dispatching_a_settled_event_again_calls_nobody_and_records_nothing() {
+    let s = setup(|_| {}, |_, _| Reply::error("USER_NOT_FOUND", "who")).await;
+    let id = s.post(order_json("app-1")).await;
+    let first = s.app.wait_settled(&id).await;
+    for _ in 0..3 {
+        let outcome = s.app.running.service.dispatch(&id).await.unwrap();
+        assert_eq!(outcome, iev_domain::dispatch::DispatchOutcome::Done);
+    }
+    assert_eq!(s.vendor.calls().len(), 1);
+    let again = s.app.wait_settled(&id).await;
+    assert_eq!(again["attempts"], first["attempts"]);
+    assert_eq!(s.integration().await["successiveFailures"], 1);
+}
+
+#[tokio::test]
+async fn an_external_failure_is_recorded_with_source_api_for_managers_only() {
+    let s = setup(|_| {}, |_, _| Reply::success()).await;
+    let body = json!({
+        "applicationId": "app-1", "errorCode": "ACCOUNT_NOT_FOUND", "message": "from billing",
+        "companyId": "c-9", "externalId": "TICKET-1", "customAttributes": {"region": "eu"}
+    });
+    let vendor_key = s.app.key("vendor", Some("v-1")).await;
+    let (status, _) = s
+        .app
+        .send(
+            Method::POST,
+            "/api/integration_errors",
+            Some(&vendor_key),
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(status, 403);
+    let (status, record) = s
+        .app
+        .send(
+            Method::POST,
+            "/api/integration_errors",
+            Some(&s.admin),
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, 201, "{record}");
+    assert_eq!(record["source"], "api");
+    assert_eq!(
+        record["category"],
+        "integration.missingaccountmapping.error"
+    );
+    assert_eq!(record["customAttributes"]["region"], "eu");
+    let (status, err) = s
+        .app
+        .send(
+            Method::POST,
+            "/api/integration_errors",
+            Some(&s.admin),
+            Some(json!({"applicationId": "app-1", "errorCode": "NOPE", "message": "x"})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(err["error"]["field"], "errorCode");
+}
+
+#[tokio::test]
+async fn another_vendors_event_answers_404_on_read_and_retry() {
+    let s = setup(|_| {}, |_, _| Reply::error("UNKNOWN_ERROR", "x")).await;
+    let id = s.post(cancel_json()).await;
+    s.app.wait_settled(&id).await;
+    let own = s.app.key("vendor", Some("v-1")).await;
+    let other = s.app.key("vendor", Some("v-2")).await;
+    assert_eq!(
+        s.app
+            .send(Method::GET, &format!("/v1/events/{id}"), Some(&own), None)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        s.app
+            .send(Method::GET, &format!("/v1/events/{id}"), Some(&other), None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        s.app
+            .send(
+                Method::POST,
+                &format!("/v1/events/{id}/retry"),
+                Some(&other),
+                None
+            )
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        s.app
+            .send(
+                Method::GET,
+                &format!("/api/integration_errors/{id}.1"),
+                Some(&other),
+                None
+            )
+            .await
+            .0,
+        404
+    );
+}
