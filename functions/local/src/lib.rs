@@ -40,7 +40,8 @@ pub struct RunnerConfig {
 
 impl RunnerConfig {
     /// `IEV_LISTEN` (default 127.0.0.1:8080), `IEV_DATA_DIR` (./data),
-    /// `IEV_PUBLIC_URL` (http://<listen>), `IEV_ADMIN_KEY` (generated once and kept).
+    /// `IEV_PUBLIC_URL` (http://<listen>), `IEV_ADMIN_KEY` (generated once and kept),
+    /// `IEV_WORKERS` (128 deliveries at once; 0 accepts without delivering),
     /// and the dispatch and outbound settings the Lambda functions read too
     /// (`IEV_MAX_ATTEMPTS`, `IEV_RETRY_BASE_MS`, `IEV_VENDOR_TIMEOUT_MS`,
     /// `IEV_ALLOW_PRIVATE_TARGETS` (default `loopback` here), ...).
@@ -60,7 +61,12 @@ impl RunnerConfig {
             dispatch: iev_aws::config::dispatch_config_from_env().map_err(bad)?,
             outbound: iev_aws::config::outbound_config_from_env(AddressPolicy::WITH_LOOPBACK)
                 .map_err(bad)?,
-            workers: 128,
+            workers: match var("IEV_WORKERS") {
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| setting("IEV_WORKERS", format!("'{v}' is not a number")))?,
+                None => 128,
+            },
         })
     }
 
@@ -188,6 +194,7 @@ pub async fn start(config: RunnerConfig) -> Result<Running, RunnerError> {
         outbound: Arc::new(outbound),
         clock: Arc::new(SystemClock),
         ids: Arc::new(RandomIds),
+        caches: Default::default(),
         config: service_config,
     });
     let (admin_key, admin_key_generated) = admin_key(&config, &service)?;

@@ -67,6 +67,7 @@ pub async fn service_from_env() -> Result<Arc<Service>, ConfigError> {
         outbound: Arc::new(outbound),
         clock: Arc::new(SystemClock),
         ids: Arc::new(RandomIds),
+        caches: Default::default(),
         config,
     }))
 }

@@ -51,8 +51,10 @@ pub trait IdSource: Send + Sync {
 pub struct RandomIds;
 
 impl IdSource for RandomIds {
+    /// Time-ordered (UUID v7), so that new records land together at the end of
+    /// each store's primary index instead of on random pages.
     fn new_id(&self) -> String {
-        uuid::Uuid::new_v4().to_string()
+        uuid::Uuid::now_v7().to_string()
     }
     fn secret(&self, bytes: usize) -> Vec<u8> {
         let mut out = vec![0u8; bytes];

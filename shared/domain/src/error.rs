@@ -36,7 +36,7 @@ impl DomainError {
 
 /// Failures of a storage or queue adapter. `Unavailable` is worth retrying later;
 /// `Internal` carries detail for the log, never for a client.
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 pub enum StoreError {
     #[error("storage unavailable: {0}")]
     Unavailable(String),

@@ -47,6 +47,34 @@ pub struct Service {
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdSource>,
     pub config: ServiceConfig,
+    pub caches: Caches,
+}
+
+/// Lookups on ingestion's hot path, kept briefly in memory so that accepting
+/// an event costs one store write and no reads. Keys never change once made;
+/// an application's vendor may, and new events follow within `VENDOR_TTL`.
+#[derive(Clone)]
+pub struct Caches {
+    callers: moka::sync::Cache<KeyHash, Caller>,
+    vendors: moka::sync::Cache<ApplicationId, VendorId>,
+}
+
+const CALLER_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+const VENDOR_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl Default for Caches {
+    fn default() -> Self {
+        Caches {
+            callers: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(CALLER_TTL)
+                .build(),
+            vendors: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(VENDOR_TTL)
+                .build(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,12 +107,18 @@ impl Service {
         let key = bearer
             .filter(|k| !k.is_empty())
             .ok_or(DomainError::Unauthenticated)?;
+        let hash = KeyHash::of(key);
+        if let Some(caller) = self.caches.callers.get(&hash) {
+            return Ok(caller);
+        }
         let record = self
             .store
-            .get_key(&KeyHash::of(key))
+            .get_key(&hash)
             .await?
             .ok_or(DomainError::Unauthenticated)?;
-        Ok(Caller::from_record(&record))
+        let caller = Caller::from_record(&record);
+        self.caches.callers.insert(hash, caller.clone());
+        Ok(caller)
     }
 
     /// Makes sure `key` is an admin key; used by the local runner at start-up.
@@ -241,6 +275,7 @@ impl Service {
                 ),
                 other => other.into(),
             })?;
+        self.caches.vendors.invalidate(&integration.application_id);
         Ok(IntegrationView::from(&integration))
     }
 
@@ -270,23 +305,32 @@ impl Service {
             })
             .transpose()?;
         let new = NewEvent::parse(body)?;
-        let integration = self
-            .store
-            .get_integration(&new.application_id)
-            .await?
-            .ok_or_else(|| {
-                DomainError::invalid(
-                    "applicationId",
-                    format!("no integration is configured for '{}'", new.application_id),
-                )
-            })?;
+        let vendor_id = match self.caches.vendors.get(&new.application_id) {
+            Some(v) => v,
+            None => {
+                let integration = self
+                    .store
+                    .get_integration(&new.application_id)
+                    .await?
+                    .ok_or_else(|| {
+                        DomainError::invalid(
+                            "applicationId",
+                            format!("no integration is configured for '{}'", new.application_id),
+                        )
+                    })?;
+                self.caches
+                    .vendors
+                    .insert(new.application_id.clone(), integration.vendor_id.clone());
+                integration.vendor_id
+            }
+        };
         let now = self.clock.now();
         let event = Event {
             id: self.ids.new_id(),
             token: base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .encode(self.ids.secret(TOKEN_BYTES)),
             application_id: new.application_id,
-            vendor_id: integration.vendor_id,
+            vendor_id,
             body: new.body,
             status: EventStatus::Pending,
             attempts: Vec::new(),

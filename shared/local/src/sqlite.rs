@@ -9,7 +9,7 @@ use iev_domain::ports::{
 use iev_domain::record::{Alert, ErrorPage, ErrorQuery, ErrorRecord, Position, ResolvedFilter};
 use iev_domain::StoreError;
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -70,13 +70,46 @@ CREATE INDEX IF NOT EXISTS ie_type ON integration_errors(event_type, resolved, c
 CREATE INDEX IF NOT EXISTS ie_expiry ON integration_errors(expires_ms);
 "#;
 
-/// The embedded store: one SQLite file in WAL mode. Writes go through one
-/// connection (SQLite has one writer anyway); reads share a second, so a long
-/// report page does not hold up ingestion.
+/// The embedded store: one SQLite file in WAL mode.
+///
+/// Writes go to one writer thread, which commits whatever has queued up
+/// together (group commit), each write in its own savepoint so that one
+/// failing write does not undo the others; a write's answer is sent only once
+/// its transaction committed. Point reads run inline on a small pool of
+/// reader connections (they take microseconds; a thread hop would cost more);
+/// report queries run on the blocking pool.
 #[derive(Clone)]
 pub struct SqliteStore {
-    writer: Arc<Mutex<Connection>>,
-    reader: Arc<Mutex<Connection>>,
+    writer: std::sync::mpsc::Sender<Job>,
+    readers: Arc<Readers>,
+}
+
+/// A write: runs inside the writer's transaction, returns what to do once it commits.
+type Job = Box<dyn FnOnce(&Connection) -> Reply + Send>;
+type Reply = Box<dyn FnOnce(Option<&StoreError>) + Send>;
+
+struct Readers {
+    connections: Vec<Mutex<Connection>>,
+    next: std::sync::atomic::AtomicUsize,
+}
+
+impl Readers {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let n = self.connections.len();
+        let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        for i in 0..n {
+            if let Ok(conn) = self.connections[(start + i) % n].try_lock() {
+                return f(&conn);
+            }
+        }
+        let conn = self.connections[start % n]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        f(&conn)
+    }
 }
 
 fn internal(e: impl std::fmt::Display) -> StoreError {
@@ -96,6 +129,62 @@ fn is_unique_violation(e: &rusqlite::Error) -> bool {
         if f.code == rusqlite::ErrorCode::ConstraintViolation)
 }
 
+const READERS: usize = 4;
+/// Writes committed together at most.
+const GROUP: usize = 512;
+
+fn exec(c: &Connection, sql: &str, p: impl rusqlite::Params) -> rusqlite::Result<usize> {
+    c.prepare_cached(sql)?.execute(p)
+}
+
+fn query_row<T>(
+    c: &Connection,
+    sql: &str,
+    p: impl rusqlite::Params,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    c.prepare_cached(sql)?.query_row(p, f)
+}
+
+fn run_writer(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < GROUP {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let began = conn.execute_batch("BEGIN IMMEDIATE");
+        let replies: Vec<Reply> = batch.into_iter().map(|job| job(&conn)).collect();
+        let failure = match began {
+            Err(e) => Some(internal(e)),
+            Ok(()) => conn.execute_batch("COMMIT").map_err(internal).err(),
+        };
+        if failure.is_some() {
+            let _ = conn.execute_batch("ROLLBACK");
+            tracing::error!(error = ?failure, "embedded store commit failed");
+        }
+        for reply in replies {
+            reply(failure.as_ref());
+        }
+    }
+}
+
+/// Runs `f` in a savepoint: all of it or none of it.
+fn in_savepoint<T>(
+    c: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    exec(c, "SAVEPOINT job", []).map_err(internal)?;
+    let result = f(c);
+    if result.is_err() {
+        exec(c, "ROLLBACK TO job", []).map_err(internal)?;
+    }
+    exec(c, "RELEASE job", []).map_err(internal)?;
+    result
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -110,48 +199,75 @@ impl SqliteStore {
                 .map_err(internal)?;
             conn.busy_timeout(std::time::Duration::from_secs(5))
                 .map_err(internal)?;
+            // Savepoint journals stay in memory.
+            conn.pragma_update(None, "temp_store", "MEMORY")
+                .map_err(internal)?;
+            conn.set_prepared_statement_cache_capacity(64);
             Ok(conn)
         };
         let writer = open()?;
         writer.execute_batch(SCHEMA).map_err(internal)?;
-        let reader = open()?;
+        let connections = (0..READERS)
+            .map(|_| open().map(Mutex::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (sender, receiver) = std::sync::mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run_writer(writer, receiver))
+            .map_err(internal)?;
         Ok(SqliteStore {
-            writer: Arc::new(Mutex::new(writer)),
-            reader: Arc::new(Mutex::new(reader)),
+            writer: sender,
+            readers: Arc::new(Readers {
+                connections,
+                next: Default::default(),
+            }),
         })
-    }
-
-    async fn with<T: Send + 'static>(
-        conn: &Arc<Mutex<Connection>>,
-        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let conn = conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(internal)?
     }
 
     async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        Self::with(&self.writer, f).await
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = in_savepoint(conn, f);
+            Box::new(move |commit_failure| {
+                let _ = tx.send(match commit_failure {
+                    Some(e) => Err(e.clone()),
+                    None => result,
+                });
+            })
+        });
+        self.writer
+            .send(job)
+            .map_err(|_| StoreError::Unavailable("the store's writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Internal("the store's writer dropped a write".into()))?
     }
 
-    async fn read<T: Send + 'static>(
+    /// A point read, inline.
+    async fn read<T>(
         &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        Self::with(&self.reader, f).await
+        self.readers.with(f)
+    }
+
+    /// A read that may take a while, on the blocking pool.
+    async fn query<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || readers.with(f))
+            .await
+            .map_err(internal)?
     }
 
     /// Ids of accepted events not yet delivered, oldest first: the outbox the
     /// local runner replays into its queue at start-up.
     pub async fn pending_event_ids(&self) -> Result<Vec<String>, StoreError> {
-        self.read(|c| {
+        self.query(|c| {
             let mut stmt = c
                 .prepare("SELECT id FROM events WHERE status = 'PENDING' ORDER BY created_ms")
                 .map_err(internal)?;
@@ -172,7 +288,8 @@ impl SqliteStore {
     ) -> Result<usize, StoreError> {
         let now_ms = now.timestamp_millis();
         self.write(move |c| {
-            c.execute(
+            exec(
+                c,
                 "DELETE FROM integration_errors WHERE expires_ms <= ?1",
                 params![now_ms],
             )
@@ -187,7 +304,8 @@ impl KeyStore for SqliteStore {
     async fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
         let (hash, data) = (key.hash.0.clone(), to_json(key)?);
         self.write(move |c| {
-            c.execute(
+            exec(
+                c,
                 "INSERT INTO api_keys(hash, data) VALUES (?1, ?2)",
                 params![hash, data],
             )
@@ -207,7 +325,8 @@ impl KeyStore for SqliteStore {
         let hash = hash.0.clone();
         let data: Option<String> = self
             .read(move |c| {
-                c.query_row(
+                query_row(
+                    c,
                     "SELECT data FROM api_keys WHERE hash = ?1",
                     params![hash],
                     |r| r.get(0),
@@ -226,7 +345,8 @@ impl IntegrationStore for SqliteStore {
         let id = id.as_str().to_owned();
         let row: Option<(String, bool, u32, Option<i64>)> = self
             .read(move |c| {
-                c.query_row(
+                query_row(
+                    c,
                     "SELECT data, enabled, successive_failures, disabled_ms
                      FROM integrations WHERE application_id = ?1",
                     params![id],
@@ -296,13 +416,13 @@ impl IntegrationStore for SqliteStore {
         let at_ms = at.timestamp_millis();
         self.write(move |c| {
             let changed = if enabled {
-                c.execute(
+                exec(c,
                     "UPDATE integrations SET enabled = 1, successive_failures = 0, disabled_ms = NULL
                      WHERE application_id = ?1 AND enabled = 0",
                     params![id],
                 )
             } else {
-                c.execute(
+                exec(c,
                     "UPDATE integrations SET enabled = 0, disabled_ms = ?2
                      WHERE application_id = ?1 AND enabled = 1",
                     params![id, at_ms],
@@ -328,28 +448,27 @@ impl EventStore for SqliteStore {
             .map(|i| Ok::<_, StoreError>((i.scope.clone(), to_json(i)?)))
             .transpose()?;
         self.write(move |c| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(internal)?;
             if let Some((scope, idem_data)) = &idem {
-                let existing: Option<String> = tx
-                    .query_row(
-                        "SELECT data FROM idempotency WHERE scope = ?1",
-                        params![scope],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(internal)?;
+                let existing: Option<String> = query_row(
+                    c,
+                    "SELECT data FROM idempotency WHERE scope = ?1",
+                    params![scope],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(internal)?;
                 if let Some(existing) = existing {
                     return Ok(InsertOutcome::Replay(from_json(&existing)?));
                 }
-                tx.execute(
+                exec(
+                    c,
                     "INSERT INTO idempotency(scope, data) VALUES (?1, ?2)",
                     params![scope, idem_data],
                 )
                 .map_err(internal)?;
             }
-            tx.execute(
+            exec(
+                c,
                 "INSERT INTO events(id, token, application_id, status, created_ms, version, data)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
@@ -369,7 +488,6 @@ impl EventStore for SqliteStore {
                     internal(err)
                 }
             })?;
-            tx.commit().map_err(internal)?;
             Ok(InsertOutcome::Inserted)
         })
         .await
@@ -383,14 +501,16 @@ impl EventStore for SqliteStore {
         let id = event.id.clone();
         let scope = idempotency.map(|i| i.scope.clone());
         self.write(move |c| {
-            let tx = c.transaction().map_err(internal)?;
-            tx.execute("DELETE FROM events WHERE id = ?1", params![id])
-                .map_err(internal)?;
+            exec(c, "DELETE FROM events WHERE id = ?1", params![id]).map_err(internal)?;
             if let Some(scope) = scope {
-                tx.execute("DELETE FROM idempotency WHERE scope = ?1", params![scope])
-                    .map_err(internal)?;
+                exec(
+                    c,
+                    "DELETE FROM idempotency WHERE scope = ?1",
+                    params![scope],
+                )
+                .map_err(internal)?;
             }
-            tx.commit().map_err(internal)
+            Ok(())
         })
         .await
     }
@@ -399,9 +519,12 @@ impl EventStore for SqliteStore {
         let id = id.to_owned();
         let data: Option<String> = self
             .read(move |c| {
-                c.query_row("SELECT data FROM events WHERE id = ?1", params![id], |r| {
-                    r.get(0)
-                })
+                query_row(
+                    c,
+                    "SELECT data FROM events WHERE id = ?1",
+                    params![id],
+                    |r| r.get(0),
+                )
                 .optional()
                 .map_err(internal)
             })
@@ -427,12 +550,10 @@ impl EventStore for SqliteStore {
         let data = to_json(event)?;
         let error_row = error.map(error_row).transpose()?;
         self.write(move |c| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(internal)?;
-            update_event_row(&tx, &e, &data, expected)?;
+            update_event_row(c, &e, &data, expected)?;
             if let Some(row) = error_row {
-                tx.execute(
+                exec(
+                    c,
                     &format!(
                         "INSERT INTO integration_errors({ERROR_COLUMNS}) \
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
@@ -445,22 +566,22 @@ impl EventStore for SqliteStore {
             let app = e.application_id.as_str();
             match count {
                 FailureCount::Unchanged => 0,
-                FailureCount::Increment => tx
-                    .execute(
-                        "UPDATE integrations SET successive_failures = successive_failures + 1
+                FailureCount::Increment => exec(
+                    c,
+                    "UPDATE integrations SET successive_failures = successive_failures + 1
                          WHERE application_id = ?1",
-                        params![app],
-                    )
-                    .map_err(internal)?,
-                FailureCount::Reset => tx
-                    .execute(
-                        "UPDATE integrations SET successive_failures = 0
+                    params![app],
+                )
+                .map_err(internal)?,
+                FailureCount::Reset => exec(
+                    c,
+                    "UPDATE integrations SET successive_failures = 0
                          WHERE application_id = ?1 AND successive_failures <> 0",
-                        params![app],
-                    )
-                    .map_err(internal)?,
+                    params![app],
+                )
+                .map_err(internal)?,
             };
-            tx.commit().map_err(internal)
+            Ok(())
         })
         .await
     }
@@ -469,7 +590,8 @@ impl EventStore for SqliteStore {
         let token = token.to_owned();
         let data: Option<String> = self
             .read(move |c| {
-                c.query_row(
+                query_row(
+                    c,
                     "SELECT data FROM events WHERE token = ?1",
                     params![token],
                     |r| r.get(0),
@@ -538,7 +660,8 @@ impl ErrorStore for SqliteStore {
         let row = error_row(record)?;
         let id = record.id.clone();
         self.write(move |c| {
-            c.execute(
+            exec(
+                c,
                 &format!(
                     "INSERT INTO integration_errors({ERROR_COLUMNS}) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
@@ -561,7 +684,8 @@ impl ErrorStore for SqliteStore {
         let id = id.to_owned();
         let data: Option<String> = self
             .read(move |c| {
-                c.query_row(
+                query_row(
+                    c,
                     "SELECT data FROM integration_errors WHERE id = ?1",
                     params![id],
                     |r| r.get(0),
@@ -603,7 +727,7 @@ impl ErrorStore for SqliteStore {
         let (sql, args) = error_query_sql(query);
         let limit = query.limit;
         let rows: Vec<String> = self
-            .read(move |c| {
+            .query(move |c| {
                 let mut stmt = c.prepare_cached(&sql).map_err(internal)?;
                 let rows = stmt
                     .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(0))
@@ -648,9 +772,12 @@ impl AlertStore for SqliteStore {
         let id = id.to_owned();
         let data: Option<String> = self
             .read(move |c| {
-                c.query_row("SELECT data FROM alerts WHERE id = ?1", params![id], |r| {
-                    r.get(0)
-                })
+                query_row(
+                    c,
+                    "SELECT data FROM alerts WHERE id = ?1",
+                    params![id],
+                    |r| r.get(0),
+                )
                 .optional()
                 .map_err(internal)
             })

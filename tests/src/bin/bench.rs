@@ -106,29 +106,39 @@ fn ms(h: &Histogram<u64>, q: f64) -> f64 {
     h.value_at_quantile(q) as f64 / 1000.0
 }
 
-async fn bench_local_runner(rows: &mut Vec<Row>) {
-    let dir = tempfile::tempdir().unwrap();
+const ADMIN: &str = "iev_bench_admin_key_0123456789abcdef0123456789";
+const DELIVERIES: usize = 20_000;
+const E2E_RATE: u64 = 500;
+const E2E_SECONDS: u64 = 10;
+
+/// A local runner process over `data_dir`, with `workers` deliveries at once.
+async fn start_runner(data_dir: &std::path::Path, workers: usize) -> (Guard, String) {
     let addr = free_addr();
-    let admin = "iev_bench_admin_key_0123456789abcdef0123456789";
-    let _runner = Guard(
+    let runner = Guard(
         Command::new(binary("iev-local"))
             .env("IEV_LISTEN", &addr)
-            .env("IEV_DATA_DIR", dir.path())
-            .env("IEV_ADMIN_KEY", admin)
+            .env("IEV_DATA_DIR", data_dir)
+            .env("IEV_ADMIN_KEY", ADMIN)
+            .env("IEV_WORKERS", workers.to_string())
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
             .expect("target/release/iev-local exists: run tests/bench.sh"),
     );
-    let client = reqwest::Client::new();
     let base = format!("http://{addr}");
-    wait_until_up(&client, &base).await;
+    wait_until_up(&reqwest::Client::new(), &base).await;
+    (runner, base)
+}
+
+/// Configures app-1 to deliver to `notify` and returns a marketplace key.
+async fn prepare(base: &str, notify: &str) -> String {
+    let client = reqwest::Client::new();
     let put = client
         .put(format!("{base}/v1/integrations/app-1"))
-        .bearer_auth(admin)
+        .bearer_auth(ADMIN)
         .json(&serde_json::json!({
             "applicationName": "Bench", "vendorId": "v-1",
-            "notificationUrls": {"SUBSCRIPTION_ORDER": "http://127.0.0.1:9/?e={eventUrl}"},
+            "notificationUrls": {"SUBSCRIPTION_ORDER": notify},
             "oauth": {"consumerKey": "k", "consumerSecret": "s"}
         }))
         .send()
@@ -137,7 +147,7 @@ async fn bench_local_runner(rows: &mut Vec<Row>) {
     assert_eq!(put.status().as_u16(), 200);
     let key: serde_json::Value = client
         .post(format!("{base}/v1/api-keys"))
-        .bearer_auth(admin)
+        .bearer_auth(ADMIN)
         .json(&serde_json::json!({"role": "marketplace"}))
         .send()
         .await
@@ -145,7 +155,14 @@ async fn bench_local_runner(rows: &mut Vec<Row>) {
         .json()
         .await
         .unwrap();
-    let key = key["key"].as_str().unwrap().to_owned();
+    key["key"].as_str().unwrap().to_owned()
+}
+
+async fn bench_local_runner(rows: &mut Vec<Row>) {
+    let dir = tempfile::tempdir().unwrap();
+    // Delivery is off here: this row measures ingestion alone.
+    let (_runner, base) = start_runner(dir.path(), 0).await;
+    let key = prepare(&base, "http://127.0.0.1:9/?e={eventUrl}").await;
     let url = format!("{base}/v1/events");
     load(&url, &key, &order_json("app-1"), WARMUP).await;
     let (rate, hist) = load(&url, &key, &order_json("app-1"), REQUESTS).await;
@@ -155,6 +172,138 @@ async fn bench_local_runner(rows: &mut Vec<Row>) {
         p50_ms: ms(&hist, 0.5),
         p99_ms: ms(&hist, 0.99),
         note: format!("{REQUESTS} events, {CONNECTIONS} connections"),
+    });
+}
+
+/// A vendor stub in this process that answers success at once and counts calls.
+async fn vendor_stub() -> (String, Arc<AtomicUsize>) {
+    use axum::routing::get;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let app = axum::Router::new().route(
+        "/notify",
+        get(move || {
+            let counter = counter.clone();
+            async move {
+                counter.fetch_add(1, Ordering::Relaxed);
+                axum::Json(serde_json::json!({"success": true, "accountIdentifier": "a"}))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/notify?eventUrl={{eventUrl}}"), calls)
+}
+
+async fn wait_for_calls(calls: &AtomicUsize, n: usize, limit: Duration) -> Instant {
+    let until = Instant::now() + limit;
+    while calls.load(Ordering::Relaxed) < n {
+        assert!(
+            Instant::now() < until,
+            "the vendor saw {} of {n} calls",
+            calls.load(Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Instant::now()
+}
+
+/// Accepts a backlog with delivery off, then times a delivering runner draining it.
+async fn bench_delivery(rows: &mut Vec<Row>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (notify, calls) = vendor_stub().await;
+    {
+        let (_runner, base) = start_runner(dir.path(), 0).await;
+        let key = prepare(&base, &notify).await;
+        load(
+            &format!("{base}/v1/events"),
+            &key,
+            &order_json("app-1"),
+            DELIVERIES,
+        )
+        .await;
+    }
+    let started = Instant::now();
+    let (_runner, _base) = start_runner(dir.path(), 128).await;
+    let done = wait_for_calls(&calls, DELIVERIES, Duration::from_secs(300)).await;
+    let rate = DELIVERIES as f64 / (done - started).as_secs_f64();
+    rows.push(Row {
+        what: "delivery, local runner to vendor stub".into(),
+        rate: Some(rate),
+        p50_ms: f64::NAN,
+        p99_ms: f64::NAN,
+        note: format!("{DELIVERIES} queued events drained, 128 workers"),
+    });
+}
+
+/// Ingests at a fixed rate with delivery on; latency is from acceptance to the
+/// settled record (the event's own createdAt and updatedAt).
+async fn bench_end_to_end(rows: &mut Vec<Row>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (notify, calls) = vendor_stub().await;
+    let (_runner, base) = start_runner(dir.path(), 128).await;
+    let key = prepare(&base, &notify).await;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONNECTIONS)
+        .build()
+        .unwrap();
+    let body = Arc::new(serde_json::to_vec(&order_json("app-1")).unwrap());
+    let total = (E2E_RATE * E2E_SECONDS) as usize;
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / E2E_RATE));
+    let mut sends = Vec::with_capacity(total);
+    for _ in 0..total {
+        tick.tick().await;
+        let (client, body, key) = (client.clone(), body.clone(), key.clone());
+        let url = format!("{base}/v1/events");
+        sends.push(tokio::spawn(async move {
+            let resp = client
+                .post(url)
+                .bearer_auth(key)
+                .header("content-type", "application/json")
+                .body(body.as_ref().clone())
+                .send()
+                .await
+                .expect("sent");
+            let accepted: serde_json::Value = resp.json().await.expect("accepted");
+            accepted["id"].as_str().unwrap().to_owned()
+        }));
+    }
+    let mut ids = Vec::with_capacity(total);
+    for s in sends {
+        ids.push(s.await.unwrap());
+    }
+    wait_for_calls(&calls, total, Duration::from_secs(60)).await;
+    let mut hist = Histogram::<u64>::new(3).unwrap();
+    for id in &ids {
+        let event = loop {
+            let e: serde_json::Value = client
+                .get(format!("{base}/v1/events/{id}"))
+                .bearer_auth(ADMIN)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if e["status"] == "COMPLETE" {
+                break e;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        };
+        let at =
+            |f: &str| chrono::DateTime::parse_from_rfc3339(event[f].as_str().unwrap()).unwrap();
+        let micros = (at("updatedAt") - at("createdAt"))
+            .num_microseconds()
+            .unwrap();
+        hist.record(micros.max(0) as u64).unwrap();
+    }
+    rows.push(Row {
+        what: "end to end: accepted -> answered -> recorded".into(),
+        rate: Some(E2E_RATE as f64),
+        p50_ms: ms(&hist, 0.5),
+        p99_ms: ms(&hist, 0.99),
+        note: format!("{total} events at a fixed {E2E_RATE}/s, ms clock"),
     });
 }
 
@@ -221,18 +370,29 @@ async fn bench_stores(rows: &mut Vec<Row>) {
 fn print(rows: &[Row]) {
     println!();
     println!(
-        "| {:<38} | {:>10} | {:>8} | {:>8} | {:<40} |",
+        "| {:<44} | {:>10} | {:>8} | {:>8} | {:<44} |",
         "measurement", "per second", "p50 ms", "p99 ms", "conditions"
     );
     println!(
-        "|{:-<40}|{:->12}|{:->10}|{:->10}|{:-<42}|",
+        "|{:-<46}|{:->12}|{:->10}|{:->10}|{:-<46}|",
         "", "", "", "", ""
     );
     for r in rows {
         let rate = r.rate.map_or("-".into(), |v| format!("{v:.0}"));
+        let cell = |v: f64| {
+            if v.is_nan() {
+                "-".to_owned()
+            } else {
+                format!("{v:.2}")
+            }
+        };
         println!(
-            "| {:<38} | {:>10} | {:>8.2} | {:>8.2} | {:<40} |",
-            r.what, rate, r.p50_ms, r.p99_ms, r.note
+            "| {:<44} | {:>10} | {:>8} | {:>8} | {:<44} |",
+            r.what,
+            rate,
+            cell(r.p50_ms),
+            cell(r.p99_ms),
+            r.note
         );
     }
 }
@@ -246,6 +406,10 @@ async fn main() {
     bench_ceiling(&mut rows).await;
     eprintln!("measuring store writes...");
     bench_stores(&mut rows).await;
+    eprintln!("draining a delivery backlog...");
+    bench_delivery(&mut rows).await;
+    eprintln!("ingesting at a fixed rate with delivery on...");
+    bench_end_to_end(&mut rows).await;
     print(&rows);
     if let [local, ceiling, ..] = rows.as_slice() {
         if let (Some(l), Some(c)) = (local.rate, ceiling.rate) {

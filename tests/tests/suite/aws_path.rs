@@ -44,6 +44,7 @@ async fn service_with(
         outbound: Arc::new(outbound),
         clock: Arc::new(FixedClock::new(at(0))),
         ids: Arc::new(SequentialIds::default()),
+        caches: Default::default(),
         config,
     });
     service.ensure_admin_key("iev_admin").await.unwrap();
