@@ -245,6 +245,22 @@ impl SqliteStore {
             .map_err(|_| StoreError::Internal("the store's writer dropped a write".into()))?
     }
 
+    /// The JSON record `sql` finds for `key`, if any.
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &'static str,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let data: Option<String> = self
+            .read(|c| {
+                query_row(c, sql, params![key], |r| r.get(0))
+                    .optional()
+                    .map_err(internal)
+            })
+            .await?;
+        data.as_deref().map(from_json).transpose()
+    }
+
     /// A point read, inline.
     async fn read<T>(
         &self,
@@ -322,20 +338,8 @@ impl KeyStore for SqliteStore {
     }
 
     async fn get_key(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let hash = hash.0.clone();
-        let data: Option<String> = self
-            .read(move |c| {
-                query_row(
-                    c,
-                    "SELECT data FROM api_keys WHERE hash = ?1",
-                    params![hash],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(internal)
-            })
-            .await?;
-        data.as_deref().map(from_json).transpose()
+        self.get_json("SELECT data FROM api_keys WHERE hash = ?1", &hash.0)
+            .await
     }
 }
 
@@ -516,20 +520,8 @@ impl EventStore for SqliteStore {
     }
 
     async fn get_event(&self, id: &str) -> Result<Option<Event>, StoreError> {
-        let id = id.to_owned();
-        let data: Option<String> = self
-            .read(move |c| {
-                query_row(
-                    c,
-                    "SELECT data FROM events WHERE id = ?1",
-                    params![id],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(internal)
-            })
-            .await?;
-        data.as_deref().map(from_json).transpose()
+        self.get_json("SELECT data FROM events WHERE id = ?1", id)
+            .await
     }
 
     async fn update_event(&self, event: &Event, expected: u64) -> Result<(), StoreError> {
@@ -587,20 +579,8 @@ impl EventStore for SqliteStore {
     }
 
     async fn get_event_by_token(&self, token: &str) -> Result<Option<Event>, StoreError> {
-        let token = token.to_owned();
-        let data: Option<String> = self
-            .read(move |c| {
-                query_row(
-                    c,
-                    "SELECT data FROM events WHERE token = ?1",
-                    params![token],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(internal)
-            })
-            .await?;
-        data.as_deref().map(from_json).transpose()
+        self.get_json("SELECT data FROM events WHERE token = ?1", token)
+            .await
     }
 }
 
@@ -681,20 +661,8 @@ impl ErrorStore for SqliteStore {
     }
 
     async fn get_error(&self, id: &str) -> Result<Option<ErrorRecord>, StoreError> {
-        let id = id.to_owned();
-        let data: Option<String> = self
-            .read(move |c| {
-                query_row(
-                    c,
-                    "SELECT data FROM integration_errors WHERE id = ?1",
-                    params![id],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(internal)
-            })
-            .await?;
-        data.as_deref().map(from_json).transpose()
+        self.get_json("SELECT data FROM integration_errors WHERE id = ?1", id)
+            .await
     }
 
     async fn update_error(&self, record: &ErrorRecord, expected: u64) -> Result<(), StoreError> {
@@ -757,32 +725,20 @@ impl AlertStore for SqliteStore {
     async fn insert_alert(&self, alert: &Alert) -> Result<bool, StoreError> {
         let (id, data) = (alert.id.clone(), to_json(alert)?);
         self.write(move |c| {
-            let changed = c
-                .execute(
-                    "INSERT INTO alerts(id, data) VALUES (?1, ?2) ON CONFLICT(id) DO NOTHING",
-                    params![id, data],
-                )
-                .map_err(internal)?;
+            let changed = exec(
+                c,
+                "INSERT INTO alerts(id, data) VALUES (?1, ?2) ON CONFLICT(id) DO NOTHING",
+                params![id, data],
+            )
+            .map_err(internal)?;
             Ok(changed == 1)
         })
         .await
     }
 
     async fn get_alert(&self, id: &str) -> Result<Option<Alert>, StoreError> {
-        let id = id.to_owned();
-        let data: Option<String> = self
-            .read(move |c| {
-                query_row(
-                    c,
-                    "SELECT data FROM alerts WHERE id = ?1",
-                    params![id],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(internal)
-            })
-            .await?;
-        data.as_deref().map(from_json).transpose()
+        self.get_json("SELECT data FROM alerts WHERE id = ?1", id)
+            .await
     }
 }
 
