@@ -120,11 +120,8 @@ impl DynamoStore {
         }
     }
 
-    async fn get_item<T: serde::de::DeserializeOwned>(
-        &self,
-        pk: String,
-        sk: &str,
-    ) -> Result<Option<T>, StoreError> {
+    /// The item at `pk`/`sk`, read consistently.
+    async fn get_raw(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self
             .client
             .get_item()
@@ -134,7 +131,19 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| sdk_error("GetItem", e))?;
-        out.item().map(from_item).transpose()
+        Ok(out.item)
+    }
+
+    async fn get_item<T: serde::de::DeserializeOwned>(
+        &self,
+        pk: String,
+        sk: &str,
+    ) -> Result<Option<T>, StoreError> {
+        self.get_raw(pk, sk)
+            .await?
+            .as_ref()
+            .map(from_item)
+            .transpose()
     }
 
     /// Puts `item` only if no item has its key; `Conflict` otherwise.
@@ -376,19 +385,10 @@ impl KeyStore for DynamoStore {
 #[async_trait]
 impl IntegrationStore for DynamoStore {
     async fn get_integration(&self, id: &ApplicationId) -> Result<Option<Integration>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(format!("APP#{id}"), "INTEGRATION")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("GetItem", e))?;
-        let Some(item) = out.item() else {
+        let Some(item) = self.get_raw(format!("APP#{id}"), "INTEGRATION").await? else {
             return Ok(None);
         };
-        let mut integration: Integration = from_item(item)?;
+        let mut integration: Integration = from_item(&item)?;
         // Delivery state lives in its own attributes, updated atomically by dispatch.
         integration.enabled = item
             .get("enabled")
@@ -677,17 +677,9 @@ impl EventStore for DynamoStore {
     }
 
     async fn get_event_by_token(&self, token: &str) -> Result<Option<Event>, StoreError> {
-        let out = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(format!("TOKEN#{token}"), "TOKEN")))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("GetItem", e))?;
-        let Some(id) = out
-            .item()
+        let item = self.get_raw(format!("TOKEN#{token}"), "TOKEN").await?;
+        let Some(id) = item
+            .as_ref()
             .and_then(|i| i.get("eventId"))
             .and_then(|v| v.as_s().ok())
         else {
@@ -733,13 +725,7 @@ impl ErrorStore for DynamoStore {
             .flatten()
             .collect();
         items.sort_by(|a, b| Position::of(b).cmp(&Position::of(a)));
-        let next = if items.len() > query.limit {
-            items.truncate(query.limit);
-            items.last().map(Position::of)
-        } else {
-            None
-        };
-        Ok(ErrorPage { items, next })
+        Ok(ErrorPage::from_overfetch(items, query.limit))
     }
 }
 

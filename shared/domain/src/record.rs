@@ -257,6 +257,20 @@ pub struct Alert {
     pub created_by: String,
 }
 
+impl ErrorPage {
+    /// A page from records read one past `limit`, newest first: that extra
+    /// record is how a store learns another page exists; it is not returned.
+    pub fn from_overfetch(mut items: Vec<ErrorRecord>, limit: usize) -> Self {
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(Position::of)
+        } else {
+            None
+        };
+        ErrorPage { items, next }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

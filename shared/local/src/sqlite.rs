@@ -6,7 +6,7 @@ use iev_domain::ports::{
     AlertStore, ErrorStore, EventStore, FailureCount, IdempotencyRecord, InsertOutcome,
     IntegrationStore, KeyStore,
 };
-use iev_domain::record::{Alert, ErrorPage, ErrorQuery, ErrorRecord, Position, ResolvedFilter};
+use iev_domain::record::{Alert, ErrorPage, ErrorQuery, ErrorRecord, ResolvedFilter};
 use iev_domain::StoreError;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -705,18 +705,11 @@ impl ErrorStore for SqliteStore {
                 Ok(rows)
             })
             .await?;
-        let mut items = rows
+        let items = rows
             .iter()
             .map(|d| from_json::<ErrorRecord>(d))
             .collect::<Result<Vec<_>, _>>()?;
-        // One row past the limit tells whether another page exists.
-        let next = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(Position::of)
-        } else {
-            None
-        };
-        Ok(ErrorPage { items, next })
+        Ok(ErrorPage::from_overfetch(items, limit))
     }
 }
 
