@@ -1,6 +1,6 @@
 //! The AWS stand-ins that `tests/run.sh` starts: DynamoDB Local and moto's SQS.
 
-use iev_aws::{create_table, DynamoStore, SqsQueue};
+use iev_aws::{create_table, DynamoStore, S3Exports, SqsQueue};
 
 /// Panics with directions when the servers are not there: these suites are never skipped.
 pub fn require_services() {
@@ -38,4 +38,21 @@ pub async fn sqs_queue() -> SqsQueue {
         .await
         .expect("the queue is created");
     SqsQueue::new(client, out.queue_url().expect("a queue url"))
+}
+
+/// Exports to a fresh bucket of their own; answers the client and bucket to read them back.
+pub async fn s3_exports() -> (S3Exports, aws_sdk_s3::Client, String) {
+    // moto serves buckets by path, not by virtual host.
+    let config = aws_sdk_s3::config::Builder::from(&sdk_config().await)
+        .force_path_style(true)
+        .build();
+    let client = aws_sdk_s3::Client::from_conf(config);
+    let bucket = format!("iev-test-{}", uuid::Uuid::new_v4());
+    client
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("the bucket is created");
+    (S3Exports::new(client.clone(), &bucket), client, bucket)
 }

@@ -104,6 +104,7 @@ pub fn error_record(id: &str, ms: i64, app_id: &str, vendor_id: &str) -> ErrorRe
         source: Source::Dispatch,
         external_id: None,
         custom_attributes: BTreeMap::new(),
+        history: Vec::new(),
         expires_at: at(ms) + chrono::Duration::days(365),
         version: 1,
     }

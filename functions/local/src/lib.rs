@@ -1,10 +1,11 @@
 //! The local runner: the whole API, on the embedded store, in one process.
 
-use iev_domain::clock::{RandomIds, SystemClock};
+use iev_domain::clock::{IdSource, RandomIds, SystemClock};
 use iev_domain::dispatch::{DispatchConfig, DispatchOutcome};
 use iev_domain::ports::{DispatchMessage, DispatchQueue};
+use iev_domain::report::CursorKey;
 use iev_domain::service::{Service, ServiceConfig};
-use iev_local::{LocalQueue, LocalQueueReceiver, SqliteStore};
+use iev_local::{LocalExports, LocalQueue, LocalQueueReceiver, SqliteStore};
 use iev_outbound::{AddressPolicy, HttpOutbound, OutboundConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -98,6 +99,7 @@ pub struct Running {
     pub server: tokio::task::JoinHandle<std::io::Result<()>>,
     pub worker: tokio::task::JoinHandle<()>,
     pub housekeeping: tokio::task::JoinHandle<()>,
+    pub exporter: tokio::task::JoinHandle<()>,
 }
 
 impl Running {
@@ -107,6 +109,7 @@ impl Running {
         self.server.abort();
         self.worker.abort();
         self.housekeeping.abort();
+        self.exporter.abort();
         let _ = self.server.await;
         let _ = self.worker.await;
     }
@@ -141,6 +144,25 @@ fn admin_key(config: &RunnerConfig, service: &Service) -> Result<(String, bool),
             Ok((key, true))
         }
     }
+}
+
+/// The secret that signs page cursors, made once and kept, so that a cursor
+/// handed out before a restart still works after it.
+fn cursor_key(data_dir: &std::path::Path) -> Result<CursorKey, RunnerError> {
+    let path = data_dir.join("cursor-key");
+    let data_dir_error = |e: std::io::Error| RunnerError::DataDir {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) if text.trim().len() >= 32 => return Ok(CursorKey::new(text.trim().as_bytes())),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(data_dir_error(e)),
+    }
+    let secret = iev_domain::auth::format_key(&RandomIds.secret(32));
+    write_private(&path, &secret).map_err(data_dir_error)?;
+    Ok(CursorKey::new(secret.into_bytes()))
 }
 
 /// The admin key file is readable by its owner only.
@@ -188,10 +210,12 @@ pub async fn start(config: RunnerConfig) -> Result<Running, RunnerError> {
         .map_err(|r| setting("IEV_VENDOR_TIMEOUT_MS", r))?;
     let mut service_config = ServiceConfig::new(public_url);
     service_config.dispatch = config.dispatch.clone();
+    service_config.cursor_key = cursor_key(&config.data_dir)?;
     let service = Arc::new(Service {
         store: Arc::new(store.clone()),
         queue: Arc::new(queue.clone()),
         outbound: Arc::new(outbound),
+        exports: Arc::new(LocalExports::new(config.data_dir.join("exports"))),
         clock: Arc::new(SystemClock),
         ids: Arc::new(RandomIds),
         caches: Default::default(),
@@ -220,6 +244,7 @@ pub async fn start(config: RunnerConfig) -> Result<Running, RunnerError> {
     }
     let worker = spawn_worker(service.clone(), receiver, queue, config.workers);
     let housekeeping = spawn_housekeeping(store.clone());
+    let exporter = spawn_daily_export(service.clone());
     let app = router().with_state(service.clone());
     let server = tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(Running {
@@ -231,6 +256,7 @@ pub async fn start(config: RunnerConfig) -> Result<Running, RunnerError> {
         server,
         worker,
         housekeeping,
+        exporter,
     })
 }
 
@@ -289,12 +315,45 @@ fn spawn_housekeeping(store: SqliteStore) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// The time of day (UTC) the daily export runs, as the template's schedule does.
+const DAILY_EXPORT_AT: (u32, u32) = (0, 15);
+
+/// How long from `now` until the next daily export.
+pub fn until_next_export(now: chrono::DateTime<chrono::Utc>) -> std::time::Duration {
+    let (h, m) = DAILY_EXPORT_AT;
+    let today = now
+        .date_naive()
+        .and_hms_opt(h, m, 0)
+        .unwrap_or_default()
+        .and_utc();
+    let next = if today > now {
+        today
+    } else {
+        today + chrono::Duration::days(1)
+    };
+    (next - now).to_std().unwrap_or_default()
+}
+
+/// Daily: yesterday's failures and everything unresolved, to `<data dir>/exports/`.
+fn spawn_daily_export(service: Arc<Service>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(until_next_export(service.clock.now())).await;
+            let day = iev_export::day_before(service.clock.now());
+            if let Err(e) = service.daily_export(day).await {
+                tracing::error!(%day, error = %e, "the daily export failed");
+            }
+        }
+    })
+}
+
 /// Every function's routes, as one router.
 pub fn router() -> axum::Router<iev_http::AppState> {
     iev_http::with_fallbacks(
         iev_ingest::router()
             .merge(iev_report::router())
             .merge(iev_resolve::router())
-            .merge(iev_record_error::router()),
+            .merge(iev_record_error::router())
+            .merge(iev_export::router()),
     )
 }

@@ -1,6 +1,6 @@
 //! Configuration of a Lambda function, read once from the environment at start.
 
-use crate::{DynamoStore, SqsQueue};
+use crate::{DynamoStore, S3Exports, SqsQueue};
 use iev_domain::clock::{RandomIds, SystemClock};
 use iev_domain::dispatch::DispatchConfig;
 use iev_domain::service::{Service, ServiceConfig};
@@ -31,10 +31,13 @@ pub async fn dispatch_queue_from_env() -> Result<SqsQueue, ConfigError> {
 }
 
 /// The service over DynamoDB and SQS: `IEV_TABLE`, `IEV_QUEUE_URL` and
-/// `IEV_PUBLIC_URL` name the table, the dispatch queue and where vendors reach the API.
+/// `IEV_PUBLIC_URL` name the table, the dispatch queue and where vendors reach the API;
+/// `IEV_CURSOR_SECRET` signs page cursors and is the same for every function;
+/// `IEV_EXPORT_BUCKET` receives report exports.
 pub async fn service_from_env() -> Result<Arc<Service>, ConfigError> {
     let table = required("IEV_TABLE")?;
     let queue_url = required("IEV_QUEUE_URL")?;
+    let bucket = required("IEV_EXPORT_BUCKET")?;
     let public_url = required("IEV_PUBLIC_URL")?;
     let public_url = iev_domain::integration::parse_http_url(&public_url).map_err(|reason| {
         ConfigError::Invalid {
@@ -55,6 +58,14 @@ pub async fn service_from_env() -> Result<Arc<Service>, ConfigError> {
         config.retention = chrono::Duration::days(days);
     }
     config.dispatch = dispatch_config_from_env()?;
+    let cursor_secret = required("IEV_CURSOR_SECRET")?;
+    if cursor_secret.len() < 32 {
+        return Err(ConfigError::Invalid {
+            name: "IEV_CURSOR_SECRET",
+            reason: "must be at least 32 characters".into(),
+        });
+    }
+    config.cursor_key = iev_domain::report::CursorKey::new(cursor_secret.into_bytes());
     let outbound = HttpOutbound::new(outbound_config_from_env(AddressPolicy::PUBLIC_ONLY)?)
         .map_err(|reason| ConfigError::Invalid {
             name: "IEV_VENDOR_TIMEOUT_MS",
@@ -65,6 +76,7 @@ pub async fn service_from_env() -> Result<Arc<Service>, ConfigError> {
         store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table)),
         queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url)),
         outbound: Arc::new(outbound),
+        exports: Arc::new(S3Exports::new(aws_sdk_s3::Client::new(&aws), bucket)),
         clock: Arc::new(SystemClock),
         ids: Arc::new(RandomIds),
         caches: Default::default(),

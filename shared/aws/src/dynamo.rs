@@ -23,6 +23,10 @@
 //! | `byType`  | `<eventType>#<state>`          | one event type in a date range   |
 //!
 //! `resolved=all` reads both states' partitions and merges them: two requests a page.
+//!
+//! Events use the first three indexes too, under partitions of their own:
+//! `EVENTS` (the whole log, newest first), `EVENTS#<appId>`, `EVENTS#<vendorId>`;
+//! status and type are filters.
 //! Filters the chosen index does not cover are applied as a FilterExpression.
 
 use crate::sdk_error;
@@ -34,13 +38,15 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 use iev_domain::auth::{ApiKeyRecord, KeyHash};
-use iev_domain::event::Event;
+use iev_domain::event::{Event, EventPage, EventQuery};
 use iev_domain::integration::{ApplicationId, Integration};
 use iev_domain::ports::{
     AlertStore, ErrorStore, EventStore, FailureCount, IdempotencyRecord, InsertOutcome,
     IntegrationStore, KeyStore,
 };
-use iev_domain::record::{Alert, ErrorPage, ErrorQuery, ErrorRecord, Position, ResolvedFilter};
+use iev_domain::record::{
+    Alert, ErrorCode, ErrorPage, ErrorQuery, ErrorRecord, Position, ResolvedFilter, SummaryRow,
+};
 use iev_domain::StoreError;
 use std::collections::HashMap;
 
@@ -101,6 +107,18 @@ fn state(resolved: bool) -> &'static str {
         "RESOLVED"
     } else {
         "OPEN"
+    }
+}
+
+/// The index partitions an event lives in start with this; no application or
+/// vendor id holds '#', so they never meet a failure record's partitions.
+const EVENT_PARTITION: &str = "EVENTS";
+
+fn states(filter: ResolvedFilter) -> &'static [bool] {
+    match filter {
+        ResolvedFilter::Unresolved => &[false],
+        ResolvedFilter::Resolved => &[true],
+        ResolvedFilter::All => &[false, true],
     }
 }
 
@@ -219,14 +237,16 @@ impl DynamoStore {
         Ok(item)
     }
 
-    /// Reads one index partition newest first until `want` records match or it runs out.
+    /// Reads one index partition newest first, page by page, handing each item
+    /// to `visit` until it answers false or the partition runs out.
     async fn query_partition(
         &self,
-        plan: &QueryPlan<'_>,
+        plan: &QueryPlan,
         partition: String,
-        want: usize,
-    ) -> Result<Vec<ErrorRecord>, StoreError> {
-        let mut found = Vec::new();
+        page_size: usize,
+        projection: Option<&str>,
+        mut visit: impl FnMut(&Item) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
         let mut start: Option<Item> = None;
         loop {
             let mut req = self
@@ -237,7 +257,8 @@ impl DynamoStore {
                 .scan_index_forward(false)
                 .expression_attribute_names("#pk", plan.pk_attr)
                 .expression_attribute_values(":pk", s(partition.clone()))
-                .set_exclusive_start_key(start.take());
+                .set_exclusive_start_key(start.take())
+                .set_projection_expression(projection.map(str::to_owned));
             let mut condition = "#pk = :pk".to_owned();
             if plan.lower.is_some() || plan.upper.is_some() {
                 req = req.expression_attribute_names("#sk", plan.sk_attr);
@@ -270,49 +291,94 @@ impl DynamoStore {
                 }
                 req = req.filter_expression(parts.join(" AND "));
             }
-            // Unfiltered pages need exactly `want`; filtered ones read further per request.
-            let page_size = if plan.filters.is_empty() {
-                want
-            } else {
-                (want * 4).min(1000)
-            };
             let out = req
                 .limit(page_size as i32)
                 .send()
                 .await
                 .map_err(|e| sdk_error("Query", e))?;
             for item in out.items() {
-                let record: ErrorRecord = from_item(item)?;
-                // BETWEEN is inclusive: the cursor's own record comes back and is dropped.
-                if plan.query.matches(&record) {
-                    found.push(record);
+                if !visit(item)? {
+                    return Ok(());
                 }
             }
             match out.last_evaluated_key() {
-                Some(k) if found.len() < want => start = Some(k.clone()),
-                _ => break,
+                Some(k) => start = Some(k.clone()),
+                None => return Ok(()),
             }
         }
-        found.truncate(want);
+    }
+
+    /// Up to `want` records of one partition that `keep` accepts, newest first.
+    async fn read_partition<T: serde::de::DeserializeOwned>(
+        &self,
+        plan: &QueryPlan,
+        partition: String,
+        want: usize,
+        keep: impl Fn(&T) -> bool,
+    ) -> Result<Vec<T>, StoreError> {
+        // Unfiltered pages need exactly `want`; filtered ones read further per request.
+        let page_size = if plan.filters.is_empty() {
+            want
+        } else {
+            (want * 4).min(1000)
+        };
+        let mut found = Vec::new();
+        self.query_partition(plan, partition, page_size, None, |item| {
+            let record: T = from_item(item)?;
+            // BETWEEN is inclusive: the cursor's own record comes back and is dropped.
+            if keep(&record) {
+                found.push(record);
+            }
+            Ok(found.len() < want)
+        })
+        .await?;
         Ok(found)
     }
 }
 
-/// Which index a report query reads and what it still filters.
-struct QueryPlan<'q> {
-    query: &'q ErrorQuery,
+/// Which index a query reads, within which bounds, and what it still filters.
+struct QueryPlan {
     index: &'static str,
     pk_attr: &'static str,
     sk_attr: &'static str,
-    /// Partition key without its state suffix ("" for `byState`).
+    /// The partition key, without the state suffix of failure-record partitions.
     prefix: String,
     lower: Option<String>,
     upper: Option<String>,
     filters: Vec<(&'static str, String)>,
 }
 
-impl<'q> QueryPlan<'q> {
-    fn for_query(q: &'q ErrorQuery) -> Self {
+/// The sort-key bounds of a window and a cursor. The smaller exclusive upper
+/// bound wins; with a lower bound it becomes BETWEEN's inclusive end, and the
+/// one record equal to it is dropped by the query's `matches`.
+fn bounds(
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    to: Option<chrono::DateTime<chrono::Utc>>,
+    after: Option<&Position>,
+) -> (Option<String>, Option<String>) {
+    let to = to.map(|t| format!("{:013}", t.timestamp_millis()));
+    let after = after.map(|p| sort_key(p.creation_date.timestamp_millis(), &p.id));
+    let upper = match (to, after) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    (from.map(|f| format!("{:013}", f.timestamp_millis())), upper)
+}
+
+/// Collects `(attribute, value)` filters for what the chosen index does not cover.
+#[derive(Default)]
+struct Filters(Vec<(&'static str, String)>);
+
+impl Filters {
+    fn add(&mut self, covered: bool, attr: &'static str, value: Option<String>) {
+        if let (false, Some(v)) = (covered, value) {
+            self.0.push((attr, v));
+        }
+    }
+}
+
+impl QueryPlan {
+    fn for_errors(q: &ErrorQuery) -> Self {
         let (slot, prefix) = if let Some(a) = &q.application_id {
             (1, format!("{a}#"))
         } else if let Some(c) = q.error_code {
@@ -325,47 +391,70 @@ impl<'q> QueryPlan<'q> {
             (0, String::new())
         };
         let (index, pk_attr, sk_attr) = TABLE_INDEXES[slot];
-        let mut filters = Vec::new();
-        let mut filter = |used: bool, attr: &'static str, v: Option<String>| {
-            if let (false, Some(v)) = (used, v) {
-                filters.push((attr, v));
-            }
-        };
-        filter(
+        let mut f = Filters::default();
+        f.add(
             slot == 2,
             "vendorId",
             q.vendor.as_ref().map(|v| v.as_str().to_owned()),
         );
-        filter(
+        f.add(
             slot == 1,
             "applicationId",
             q.application_id.as_ref().map(|a| a.to_string()),
         );
-        filter(slot == 3, "errorCode", q.error_code.map(|c| c.to_string()));
-        filter(slot == 4, "eventType", q.event_type.map(|t| t.to_string()));
-        filter(false, "category", q.category.map(|c| c.to_string()));
-        filter(false, "companyId", q.company_id.clone());
-        filter(false, "userEmail", q.user_email.clone());
-        let to = q.to.map(|t| format!("{:013}", t.timestamp_millis()));
-        let after = q
-            .after
-            .as_ref()
-            .map(|p| sort_key(p.creation_date.timestamp_millis(), &p.id));
-        // The smaller exclusive bound wins; with a lower bound it becomes BETWEEN's
-        // inclusive end, and the one record equal to it is dropped by `matches`.
-        let upper = match (to, after) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        f.add(slot == 3, "errorCode", q.error_code.map(|c| c.to_string()));
+        f.add(slot == 4, "eventType", q.event_type.map(|t| t.to_string()));
+        f.add(false, "category", q.category.map(|c| c.to_string()));
+        f.add(false, "companyId", q.company_id.clone());
+        f.add(false, "userEmail", q.user_email.clone());
+        let (lower, upper) = bounds(q.from, q.to, q.after.as_ref());
         QueryPlan {
-            query: q,
             index,
             pk_attr,
             sk_attr,
             prefix,
-            lower: q.from.map(|f| format!("{:013}", f.timestamp_millis())),
+            lower,
             upper,
-            filters,
+            filters: f.0,
+        }
+    }
+
+    /// Events share the indexes under their own partitions (see the module notes).
+    fn for_events(q: &EventQuery) -> Self {
+        let (slot, prefix) = if let Some(a) = &q.application_id {
+            (1, format!("{EVENT_PARTITION}#{a}"))
+        } else if let Some(v) = &q.vendor {
+            (2, format!("{EVENT_PARTITION}#{}", v.as_str()))
+        } else {
+            (0, EVENT_PARTITION.to_owned())
+        };
+        let (index, pk_attr, sk_attr) = TABLE_INDEXES[slot];
+        let mut f = Filters::default();
+        f.add(
+            slot == 2,
+            "vendorId",
+            q.vendor.as_ref().map(|v| v.as_str().to_owned()),
+        );
+        f.add(
+            slot == 1,
+            "applicationId",
+            q.application_id.as_ref().map(|a| a.to_string()),
+        );
+        f.add(false, "status", q.status.map(|s| s.as_str().to_owned()));
+        f.add(
+            false,
+            "eventType",
+            q.event_type.map(|t| t.as_str().to_owned()),
+        );
+        let (lower, upper) = bounds(q.from, q.to, q.after.as_ref());
+        QueryPlan {
+            index,
+            pk_attr,
+            sk_attr,
+            prefix,
+            lower,
+            upper,
+            filters: f.0,
         }
     }
 }
@@ -509,6 +598,19 @@ fn event_item(event: &Event) -> Result<Item, StoreError> {
     let mut item = data_item(format!("EVENT#{}", event.id), "EVENT", event)?;
     item.insert("status".into(), s(event.status.as_str()));
     item.insert("version".into(), n(event.version));
+    item.insert("applicationId".into(), s(event.application_id.as_str()));
+    item.insert("vendorId".into(), s(event.vendor_id.as_str()));
+    item.insert("eventType".into(), s(event.body.kind.as_str()));
+    let sk = sort_key(event.created_at.timestamp_millis(), &event.id);
+    let partitions = [
+        EVENT_PARTITION.to_owned(),
+        format!("{EVENT_PARTITION}#{}", event.application_id),
+        format!("{EVENT_PARTITION}#{}", event.vendor_id.as_str()),
+    ];
+    for ((_, pk_attr, sk_attr), pk) in TABLE_INDEXES.iter().zip(partitions) {
+        item.insert((*pk_attr).to_owned(), s(pk));
+        item.insert((*sk_attr).to_owned(), s(sk.clone()));
+    }
     Ok(item)
 }
 
@@ -676,6 +778,16 @@ impl EventStore for DynamoStore {
         }
     }
 
+    async fn query_events(&self, query: &EventQuery) -> Result<EventPage, StoreError> {
+        let plan = QueryPlan::for_events(query);
+        let items = self
+            .read_partition(&plan, plan.prefix.clone(), query.limit + 1, |e: &Event| {
+                query.matches(e)
+            })
+            .await?;
+        Ok(EventPage::from_overfetch(items, query.limit))
+    }
+
     async fn get_event_by_token(&self, token: &str) -> Result<Option<Event>, StoreError> {
         let item = self.get_raw(format!("TOKEN#{token}"), "TOKEN").await?;
         let Some(id) = item
@@ -708,15 +820,15 @@ impl ErrorStore for DynamoStore {
     }
 
     async fn query_errors(&self, query: &ErrorQuery) -> Result<ErrorPage, StoreError> {
-        let plan = QueryPlan::for_query(query);
+        let plan = QueryPlan::for_errors(query);
         let want = query.limit + 1;
-        let states: &[bool] = match query.resolved {
-            ResolvedFilter::Unresolved => &[false],
-            ResolvedFilter::Resolved => &[true],
-            ResolvedFilter::All => &[false, true],
-        };
-        let reads = states.iter().map(|resolved| {
-            self.query_partition(&plan, format!("{}{}", plan.prefix, state(*resolved)), want)
+        let reads = states(query.resolved).iter().map(|resolved| {
+            self.read_partition(
+                &plan,
+                format!("{}{}", plan.prefix, state(*resolved)),
+                want,
+                |r: &ErrorRecord| query.matches(r),
+            )
         });
         // Both partitions are read side by side: one round trip of latency.
         let mut items: Vec<ErrorRecord> = futures::future::try_join_all(reads)
@@ -726,6 +838,40 @@ impl ErrorStore for DynamoStore {
             .collect();
         items.sort_by(|a, b| Position::of(b).cmp(&Position::of(a)));
         Ok(ErrorPage::from_overfetch(items, query.limit))
+    }
+
+    async fn summarize_errors(&self, query: &ErrorQuery) -> Result<Vec<SummaryRow>, StoreError> {
+        let query = ErrorQuery {
+            after: None,
+            ..query.clone()
+        };
+        let plan = QueryPlan::for_errors(&query);
+        let mut pairs: Vec<(ApplicationId, ErrorCode)> = Vec::new();
+        for resolved in states(query.resolved) {
+            let partition = format!("{}{}", plan.prefix, state(*resolved));
+            // Only the two counted attributes travel; key conditions and
+            // filters already hold every other condition of the query.
+            self.query_partition(
+                &plan,
+                partition,
+                1000,
+                Some("applicationId, errorCode"),
+                |item| {
+                    let text = |name: &str| {
+                        item.get(name)
+                            .and_then(|v| v.as_s().ok())
+                            .ok_or_else(|| StoreError::Internal(format!("record without {name}")))
+                    };
+                    pairs.push((
+                        ApplicationId::parse(text("applicationId")?).map_err(internal)?,
+                        text("errorCode")?.parse().map_err(internal)?,
+                    ));
+                    Ok(true)
+                },
+            )
+            .await?;
+        }
+        Ok(SummaryRow::tally(pairs.iter().map(|(a, c)| (a, *c))))
     }
 }
 

@@ -1,10 +1,12 @@
-//! AWS adapters: the DynamoDB store and the SQS dispatch queue.
+//! AWS adapters: the DynamoDB store, the SQS dispatch queue, S3 exports.
 
 pub mod config;
 mod dynamo;
+mod s3;
 mod sqs;
 
 pub use dynamo::{create_table, DynamoStore, TABLE_INDEXES};
+pub use s3::S3Exports;
 pub use sqs::SqsQueue;
 
 use iev_domain::StoreError;

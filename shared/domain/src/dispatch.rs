@@ -530,6 +530,7 @@ impl Service {
             source: Source::Dispatch,
             external_id: None,
             custom_attributes: BTreeMap::new(),
+            history: Vec::new(),
             expires_at: now + self.config.retention,
             version: 1,
         }
@@ -543,21 +544,14 @@ impl Service {
                 let Some(record) = self.store.get_error(&id).await? else {
                     return Ok::<_, StoreError>(());
                 };
-                if record.manually_resolved {
+                let note = record
+                    .note
+                    .is_none()
+                    .then(|| "delivered on a later attempt".to_owned());
+                let Some(resolved) = record.resolved("system", self.clock.now(), note) else {
                     return Ok(());
-                }
-                let expected = record.version;
-                let resolved = ErrorRecord {
-                    manually_resolved: true,
-                    resolved_at: Some(self.clock.now()),
-                    resolved_by: Some("system".into()),
-                    note: record
-                        .note
-                        .clone()
-                        .or_else(|| Some("delivered on a later attempt".into())),
-                    version: expected + 1,
-                    ..record
                 };
+                let expected = record.version;
                 self.store.update_error(&resolved, expected).await
             }
             .await;
@@ -590,6 +584,8 @@ impl Service {
                 record.message
             ),
             recipients: integration.alert_url.iter().cloned().collect(),
+            contact_alert_type: None,
+            deliveries: Vec::new(),
             created_at: self.clock.now(),
             created_by: "system".into(),
         };
@@ -630,6 +626,8 @@ impl Service {
                         current.application_name, current.successive_failures
                     ),
                     recipients: current.alert_url.iter().cloned().collect(),
+                    contact_alert_type: None,
+                    deliveries: Vec::new(),
                     created_at: at,
                     created_by: "system".into(),
                 };

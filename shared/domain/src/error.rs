@@ -32,6 +32,11 @@ impl DomainError {
             message: message.into(),
         }
     }
+
+    /// A failure with detail for the log only.
+    pub fn internal(detail: impl Into<String>) -> Self {
+        DomainError::Store(StoreError::Internal(detail.into()))
+    }
 }
 
 /// Failures of a storage or queue adapter. `Unavailable` is worth retrying later;

@@ -362,6 +362,65 @@ impl EventStatus {
     }
 }
 
+/// A query of the events log, newest first. The vendor scope is set from the
+/// caller's key, never from input.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EventQuery {
+    pub vendor: Option<crate::auth::VendorId>,
+    pub application_id: Option<crate::integration::ApplicationId>,
+    pub status: Option<EventStatus>,
+    pub event_type: Option<EventType>,
+    /// Inclusive lower bound on `createdAt`.
+    pub from: Option<DateTime<Utc>>,
+    /// Exclusive upper bound.
+    pub to: Option<DateTime<Utc>>,
+    pub limit: usize,
+    pub after: Option<crate::record::Position>,
+}
+
+impl EventQuery {
+    /// Whether an event belongs in this query's result; both stores use it.
+    pub fn matches(&self, e: &Event) -> bool {
+        self.vendor.as_ref().is_none_or(|v| *v == e.vendor_id)
+            && self
+                .application_id
+                .as_ref()
+                .is_none_or(|a| *a == e.application_id)
+            && self.status.is_none_or(|s| s == e.status)
+            && self.event_type.is_none_or(|t| t == e.body.kind)
+            && self.from.is_none_or(|f| e.created_at >= f)
+            && self.to.is_none_or(|t| e.created_at < t)
+            && self
+                .after
+                .as_ref()
+                .is_none_or(|p| (e.created_at, e.id.as_str()) < (p.creation_date, p.id.as_str()))
+    }
+}
+
+/// One page of the events log.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct EventPage {
+    pub items: Vec<Event>,
+    /// Set when more events may follow.
+    pub next: Option<crate::record::Position>,
+}
+
+impl EventPage {
+    /// A page from events read one past `limit`, newest first.
+    pub fn from_overfetch(mut items: Vec<Event>, limit: usize) -> Self {
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|e| crate::record::Position {
+                creation_date: e.created_at,
+                id: e.id.clone(),
+            })
+        } else {
+            None
+        };
+        EventPage { items, next }
+    }
+}
+
 impl FromStr for EventStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {

@@ -7,11 +7,14 @@ pub mod clock;
 pub mod dispatch;
 pub mod error;
 pub mod event;
+pub mod export;
 pub mod integration;
 pub mod oauth;
 pub mod ports;
 pub mod record;
 pub mod recording;
+pub mod report;
+pub mod resolution;
 pub mod service;
 
 pub use error::{DomainError, StoreError};

@@ -3,9 +3,9 @@
 
 use crate::auth::{ApiKeyRecord, KeyHash};
 use crate::error::StoreError;
-use crate::event::Event;
+use crate::event::{Event, EventPage, EventQuery};
 use crate::integration::{ApplicationId, Integration};
-use crate::record::{Alert, ErrorPage, ErrorQuery, ErrorRecord};
+use crate::record::{Alert, ErrorPage, ErrorQuery, ErrorRecord, SummaryRow};
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
@@ -91,6 +91,8 @@ pub trait EventStore: Send + Sync {
         count: FailureCount,
     ) -> Result<(), StoreError>;
     async fn get_event_by_token(&self, token: &str) -> Result<Option<Event>, StoreError>;
+    /// Newest first, at most `query.limit` events, without a full scan.
+    async fn query_events(&self, query: &EventQuery) -> Result<EventPage, StoreError>;
 }
 
 #[async_trait]
@@ -102,6 +104,9 @@ pub trait ErrorStore: Send + Sync {
     async fn update_error(&self, record: &ErrorRecord, expected: u64) -> Result<(), StoreError>;
     /// Newest first, at most `query.limit` records, without a full scan.
     async fn query_errors(&self, query: &ErrorQuery) -> Result<ErrorPage, StoreError>;
+    /// Counts per application and error code of the records `query` matches
+    /// (its `limit` and `after` are ignored), in (application, code) order.
+    async fn summarize_errors(&self, query: &ErrorQuery) -> Result<Vec<SummaryRow>, StoreError>;
 }
 
 #[async_trait]
@@ -159,4 +164,21 @@ pub enum OutboundResult {
 #[async_trait]
 pub trait Outbound: Send + Sync {
     async fn send(&self, request: OutboundRequest) -> OutboundResult;
+}
+
+/// Where report exports are written: a bucket in AWS, a folder locally.
+#[async_trait]
+pub trait ExportSink: Send + Sync {
+    /// Starts the file `name` (a relative path such as `daily/2026-11-25.csv`).
+    async fn create(&self, name: &str) -> Result<Box<dyn ExportFile>, StoreError>;
+}
+
+/// A file being written, chunk by chunk. Until `finish` succeeds, nothing
+/// appears under its name; `abort` discards what was written.
+#[async_trait]
+pub trait ExportFile: Send {
+    async fn write(&mut self, chunk: Vec<u8>) -> Result<(), StoreError>;
+    /// Completes the file and answers where it is.
+    async fn finish(self: Box<Self>) -> Result<String, StoreError>;
+    async fn abort(self: Box<Self>);
 }

@@ -145,9 +145,147 @@ pub struct ErrorRecord {
     pub source: Source,
     pub external_id: Option<String>,
     pub custom_attributes: BTreeMap<String, String>,
+    /// Every change made to the record after it was created, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<Change>,
     /// When retention lets the record expire.
     pub expires_at: DateTime<Utc>,
     pub version: u64,
+}
+
+/// Who changed a record, when, and what.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Change {
+    pub at: DateTime<Utc>,
+    pub by: String,
+    pub action: ChangeAction,
+    /// Each changed field's value before and after.
+    pub fields: BTreeMap<String, FieldChange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub from: serde_json::Value,
+    pub to: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChangeAction {
+    Resolve,
+    Unresolve,
+    Update,
+}
+
+/// What `PATCH` may change; absent fields stay as they are, `null` clears.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RecordPatch {
+    pub note: Option<Option<String>>,
+    pub external_id: Option<Option<String>>,
+    /// Each attribute set to a value, or removed with `None`.
+    pub custom_attributes: BTreeMap<String, Option<String>>,
+}
+
+impl ErrorRecord {
+    /// The record marked actioned, or `None` if it already was: resolving
+    /// twice changes nothing the second time.
+    pub fn resolved(&self, by: &str, at: DateTime<Utc>, note: Option<String>) -> Option<Self> {
+        if self.manually_resolved {
+            return None;
+        }
+        let mut next = self.clone();
+        next.manually_resolved = true;
+        next.resolved_at = Some(at);
+        next.resolved_by = Some(by.to_owned());
+        if note.is_some() {
+            next.note = note;
+        }
+        Some(next.changed_from(self, by, at, ChangeAction::Resolve))
+    }
+
+    /// The record back in the default view, or `None` if it was not resolved.
+    pub fn unresolved(&self, by: &str, at: DateTime<Utc>) -> Option<Self> {
+        if !self.manually_resolved {
+            return None;
+        }
+        let mut next = self.clone();
+        next.manually_resolved = false;
+        next.resolved_at = None;
+        next.resolved_by = None;
+        Some(next.changed_from(self, by, at, ChangeAction::Unresolve))
+    }
+
+    /// The record with `patch` applied, or `None` if it changes nothing.
+    pub fn patched(&self, patch: &RecordPatch, by: &str, at: DateTime<Utc>) -> Option<Self> {
+        let mut next = self.clone();
+        if let Some(note) = &patch.note {
+            next.note = note.clone();
+        }
+        if let Some(external_id) = &patch.external_id {
+            next.external_id = external_id.clone();
+        }
+        for (name, value) in &patch.custom_attributes {
+            match value {
+                Some(v) => next.custom_attributes.insert(name.clone(), v.clone()),
+                None => next.custom_attributes.remove(name),
+            };
+        }
+        let changed = next.changed_from(self, by, at, ChangeAction::Update);
+        (changed.version != self.version).then_some(changed)
+    }
+
+    /// `self` with a history entry naming what differs from `before`, and the
+    /// next version; unchanged (same version) if nothing differs.
+    fn changed_from(
+        mut self,
+        before: &ErrorRecord,
+        by: &str,
+        at: DateTime<Utc>,
+        action: ChangeAction,
+    ) -> Self {
+        let (old, new) = (
+            serde_json::to_value(before).unwrap_or_default(),
+            serde_json::to_value(&self).unwrap_or_default(),
+        );
+        let mut fields = BTreeMap::new();
+        if let (Some(old), Some(new)) = (old.as_object(), new.as_object()) {
+            for (name, to) in new {
+                let from = old.get(name).cloned().unwrap_or(serde_json::Value::Null);
+                if from != *to && name != "history" {
+                    fields.insert(
+                        name.clone(),
+                        FieldChange {
+                            from,
+                            to: to.clone(),
+                        },
+                    );
+                }
+            }
+            for (name, from) in old {
+                if !new.contains_key(name) && name != "history" {
+                    fields.insert(
+                        name.clone(),
+                        FieldChange {
+                            from: from.clone(),
+                            to: serde_json::Value::Null,
+                        },
+                    );
+                }
+            }
+        }
+        if fields.is_empty() {
+            return self;
+        }
+        self.history.push(Change {
+            at,
+            by: by.to_owned(),
+            action,
+            fields,
+        });
+        self.version = before.version + 1;
+        self
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -225,6 +363,36 @@ impl ErrorQuery {
     }
 }
 
+/// How many failures one application had with one error code.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SummaryRow {
+    pub application_id: ApplicationId,
+    pub error_code: ErrorCode,
+    pub count: u64,
+}
+
+impl SummaryRow {
+    /// Rows counted from records one by one, in order of application id,
+    /// then error code, as text.
+    pub fn tally<'a>(
+        records: impl IntoIterator<Item = (&'a ApplicationId, ErrorCode)>,
+    ) -> Vec<Self> {
+        let mut counts: BTreeMap<(&ApplicationId, &str, ErrorCode), u64> = BTreeMap::new();
+        for (a, c) in records {
+            *counts.entry((a, c.as_str(), c)).or_default() += 1;
+        }
+        counts
+            .into_iter()
+            .map(|((a, _, c), count)| SummaryRow {
+                application_id: a.clone(),
+                error_code: c,
+                count,
+            })
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ErrorPage {
     pub items: Vec<ErrorRecord>,
@@ -253,8 +421,41 @@ pub struct Alert {
     pub error_ids: Vec<String>,
     pub message: String,
     pub recipients: Vec<String>,
+    /// How a manager's alert reaches its recipients; notices to vendors have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_alert_type: Option<ContactAlertType>,
+    /// What became of each recipient.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deliveries: Vec<AlertDelivery>,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ContactAlertType {
+    /// Stored for the mail sender a deployment wires in.
+    Email,
+    /// POSTed to each recipient URL at once.
+    Webhook,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AlertDelivery {
+    pub recipient: String,
+    pub status: DeliveryStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum DeliveryStatus {
+    /// Waiting for the mail sender.
+    Queued,
+    Delivered,
+    Failed,
 }
 
 impl ErrorPage {

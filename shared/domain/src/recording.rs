@@ -91,6 +91,7 @@ impl Service {
             source: Source::Api,
             external_id: input.external_id,
             custom_attributes: input.custom_attributes,
+            history: Vec::new(),
             expires_at: now + self.config.retention,
             version: 1,
         };

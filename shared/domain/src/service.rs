@@ -27,6 +27,8 @@ pub struct ServiceConfig {
     pub public_url: url::Url,
     pub retention: chrono::Duration,
     pub dispatch: crate::dispatch::DispatchConfig,
+    /// Signs page cursors; every function of a deployment must share it.
+    pub cursor_key: crate::report::CursorKey,
 }
 
 impl ServiceConfig {
@@ -35,6 +37,7 @@ impl ServiceConfig {
             public_url,
             retention: chrono::Duration::days(365),
             dispatch: Default::default(),
+            cursor_key: crate::report::CursorKey::new(crate::clock::RandomIds.secret(32)),
         }
     }
 }
@@ -44,6 +47,7 @@ pub struct Service {
     pub store: Arc<dyn Store>,
     pub queue: Arc<dyn DispatchQueue>,
     pub outbound: Arc<dyn Outbound>,
+    pub exports: Arc<dyn crate::ports::ExportSink>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdSource>,
     pub config: ServiceConfig,
@@ -188,7 +192,7 @@ impl Service {
     }
 
     /// The integration if this caller may see it; otherwise the same 404 as a missing one.
-    async fn visible_integration(
+    pub(crate) async fn visible_integration(
         &self,
         caller: &Caller,
         application_id: &ApplicationId,

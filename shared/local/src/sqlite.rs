@@ -1,17 +1,31 @@
 use async_trait::async_trait;
 use iev_domain::auth::{ApiKeyRecord, KeyHash};
-use iev_domain::event::Event;
+use iev_domain::event::{Event, EventPage, EventQuery};
 use iev_domain::integration::{ApplicationId, Integration};
 use iev_domain::ports::{
     AlertStore, ErrorStore, EventStore, FailureCount, IdempotencyRecord, InsertOutcome,
     IntegrationStore, KeyStore,
 };
-use iev_domain::record::{Alert, ErrorPage, ErrorQuery, ErrorRecord, ResolvedFilter};
+use iev_domain::record::{
+    Alert, ErrorPage, ErrorQuery, ErrorRecord, Position, ResolvedFilter, SummaryRow,
+};
 use iev_domain::StoreError;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
+
+/// The schema's version, kept in `PRAGMA user_version`.
+const SCHEMA_VERSION: i64 = 2;
+
+/// Brings a data directory written by an earlier version up to [`SCHEMA`]:
+/// version 1 had no vendor or type columns on events, so no events log.
+const MIGRATE_FROM_1: &str = r#"
+ALTER TABLE events ADD COLUMN vendor_id TEXT;
+ALTER TABLE events ADD COLUMN event_type TEXT;
+UPDATE events SET vendor_id = json_extract(data, '$.vendorId'),
+                  event_type = json_extract(data, '$.body.type');
+"#;
 
 const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS api_keys (
@@ -39,9 +53,14 @@ CREATE TABLE IF NOT EXISTS events (
     status TEXT NOT NULL,
     created_ms INTEGER NOT NULL,
     version INTEGER NOT NULL,
-    data TEXT NOT NULL
+    data TEXT NOT NULL,
+    vendor_id TEXT,
+    event_type TEXT
 );
 CREATE INDEX IF NOT EXISTS events_pending ON events(created_ms) WHERE status = 'PENDING';
+CREATE INDEX IF NOT EXISTS events_newest ON events(created_ms DESC, id DESC);
+CREATE INDEX IF NOT EXISTS events_app ON events(application_id, created_ms DESC, id DESC);
+CREATE INDEX IF NOT EXISTS events_vendor ON events(vendor_id, created_ms DESC, id DESC);
 CREATE TABLE IF NOT EXISTS idempotency (
     scope TEXT PRIMARY KEY,
     data TEXT NOT NULL
@@ -171,6 +190,35 @@ fn run_writer(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
     }
 }
 
+/// Creates the schema, or upgrades an older one, in one transaction.
+fn migrate(c: &Connection) -> Result<(), StoreError> {
+    let version: i64 = c
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .map_err(internal)?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Internal(format!(
+            "the data directory was written by a newer version (schema {version})"
+        )));
+    }
+    let events_exist: bool = c
+        .query_row(
+            "SELECT EXISTS(SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(internal)?;
+    let mut script = String::from("BEGIN IMMEDIATE;");
+    if version < 2 && events_exist {
+        script.push_str(MIGRATE_FROM_1);
+    }
+    script.push_str(SCHEMA);
+    script.push_str(&format!("PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"));
+    c.execute_batch(&script).map_err(|e| {
+        let _ = c.execute_batch("ROLLBACK");
+        internal(e)
+    })
+}
+
 /// Runs `f` in a savepoint: all of it or none of it.
 fn in_savepoint<T>(
     c: &Connection,
@@ -206,7 +254,7 @@ impl SqliteStore {
             Ok(conn)
         };
         let writer = open()?;
-        writer.execute_batch(SCHEMA).map_err(internal)?;
+        migrate(&writer)?;
         let connections = (0..READERS)
             .map(|_| open().map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
@@ -278,6 +326,25 @@ impl SqliteStore {
         tokio::task::spawn_blocking(move || readers.with(f))
             .await
             .map_err(internal)?
+    }
+
+    /// The JSON records a query's first column holds, in its order.
+    async fn query_json<T: serde::de::DeserializeOwned>(
+        &self,
+        (sql, args): (String, Vec<SqlValue>),
+    ) -> Result<Vec<T>, StoreError> {
+        let rows: Vec<String> = self
+            .query(move |c| {
+                let mut stmt = c.prepare_cached(&sql).map_err(internal)?;
+                let rows = stmt
+                    .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(0))
+                    .map_err(internal)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(internal)?;
+                Ok(rows)
+            })
+            .await?;
+        rows.iter().map(|d| from_json(d)).collect()
     }
 
     /// Ids of accepted events not yet delivered, oldest first: the outbox the
@@ -473,8 +540,9 @@ impl EventStore for SqliteStore {
             }
             exec(
                 c,
-                "INSERT INTO events(id, token, application_id, status, created_ms, version, data)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO events(id, token, application_id, status, created_ms, version, data,
+                                    vendor_id, event_type)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     e.id,
                     e.token,
@@ -482,7 +550,9 @@ impl EventStore for SqliteStore {
                     e.status.as_str(),
                     e.created_at.timestamp_millis(),
                     e.version as i64,
-                    data
+                    data,
+                    e.vendor_id.as_str(),
+                    e.body.kind.as_str(),
                 ],
             )
             .map_err(|err| {
@@ -581,6 +651,11 @@ impl EventStore for SqliteStore {
     async fn get_event_by_token(&self, token: &str) -> Result<Option<Event>, StoreError> {
         self.get_json("SELECT data FROM events WHERE token = ?1", token)
             .await
+    }
+
+    async fn query_events(&self, query: &EventQuery) -> Result<EventPage, StoreError> {
+        let items = self.query_json(event_query_sql(query)).await?;
+        Ok(EventPage::from_overfetch(items, query.limit))
     }
 }
 
@@ -692,24 +767,39 @@ impl ErrorStore for SqliteStore {
     }
 
     async fn query_errors(&self, query: &ErrorQuery) -> Result<ErrorPage, StoreError> {
-        let (sql, args) = error_query_sql(query);
-        let limit = query.limit;
-        let rows: Vec<String> = self
+        let items = self.query_json(error_query_sql(query)).await?;
+        Ok(ErrorPage::from_overfetch(items, query.limit))
+    }
+
+    async fn summarize_errors(&self, query: &ErrorQuery) -> Result<Vec<SummaryRow>, StoreError> {
+        let w = error_filters(query);
+        let sql = format!(
+            "SELECT application_id, error_code, COUNT(*) FROM integration_errors {} \
+             GROUP BY application_id, error_code ORDER BY application_id, error_code",
+            w.sql()
+        );
+        let rows: Vec<(String, String, i64)> = self
             .query(move |c| {
                 let mut stmt = c.prepare_cached(&sql).map_err(internal)?;
                 let rows = stmt
-                    .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(0))
+                    .query_map(rusqlite::params_from_iter(w.args), |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    })
                     .map_err(internal)?
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(internal)?;
                 Ok(rows)
             })
             .await?;
-        let items = rows
-            .iter()
-            .map(|d| from_json::<ErrorRecord>(d))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(ErrorPage::from_overfetch(items, limit))
+        rows.into_iter()
+            .map(|(app, code, count)| {
+                Ok(SummaryRow {
+                    application_id: ApplicationId::parse(&app).map_err(internal)?,
+                    error_code: code.parse().map_err(internal)?,
+                    count: count as u64,
+                })
+            })
+            .collect()
     }
 }
 
@@ -735,68 +825,113 @@ impl AlertStore for SqliteStore {
     }
 }
 
-fn error_query_sql(q: &ErrorQuery) -> (String, Vec<SqlValue>) {
-    let mut clauses: Vec<String> = Vec::new();
-    let mut args: Vec<SqlValue> = Vec::new();
-    let mut eq = |column: &str, value: SqlValue, clauses: &mut Vec<String>| {
-        args.push(value);
-        clauses.push(format!("{column} = ?{}", args.len()));
-    };
+/// A WHERE clause built up filter by filter, with its arguments.
+#[derive(Default)]
+struct Where {
+    clauses: Vec<String>,
+    args: Vec<SqlValue>,
+}
+
+impl Where {
+    fn arg(&mut self, value: SqlValue) -> String {
+        self.args.push(value);
+        format!("?{}", self.args.len())
+    }
+
+    fn cmp(&mut self, column: &str, op: &str, value: SqlValue) {
+        let p = self.arg(value);
+        self.clauses.push(format!("{column} {op} {p}"));
+    }
+
+    fn eq(&mut self, column: &str, value: Option<impl AsRef<str>>) {
+        if let Some(v) = value {
+            self.cmp(column, "=", SqlValue::Text(v.as_ref().to_owned()));
+        }
+    }
+
+    /// `from` (inclusive), `to` (exclusive) and the cursor, on `created_ms`.
+    fn window(
+        &mut self,
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        to: Option<chrono::DateTime<chrono::Utc>>,
+        after: Option<&Position>,
+    ) {
+        if let Some(from) = from {
+            self.cmp(
+                "created_ms",
+                ">=",
+                SqlValue::Integer(from.timestamp_millis()),
+            );
+        }
+        if let Some(to) = to {
+            self.cmp("created_ms", "<", SqlValue::Integer(to.timestamp_millis()));
+        }
+        if let Some(after) = after {
+            let ms = self.arg(SqlValue::Integer(after.creation_date.timestamp_millis()));
+            let id = self.arg(SqlValue::Text(after.id.clone()));
+            self.clauses
+                .push(format!("(created_ms, id) < ({ms}, {id})"));
+        }
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.clauses.join(" AND "))
+        }
+    }
+
+    /// `select ... <where> <tail>`, one past `limit` newest first.
+    fn page(mut self, select: &str, limit: usize) -> (String, Vec<SqlValue>) {
+        let limit = self.arg(SqlValue::Integer(limit as i64 + 1));
+        (
+            format!(
+                "{select} {} ORDER BY created_ms DESC, id DESC LIMIT {limit}",
+                self.sql()
+            ),
+            self.args,
+        )
+    }
+}
+
+/// The filters of a report query, without its limit or cursor.
+fn error_filters(q: &ErrorQuery) -> Where {
+    let mut w = Where::default();
     match q.resolved {
-        ResolvedFilter::Unresolved => eq("resolved", SqlValue::Integer(0), &mut clauses),
-        ResolvedFilter::Resolved => eq("resolved", SqlValue::Integer(1), &mut clauses),
+        ResolvedFilter::Unresolved => w.cmp("resolved", "=", SqlValue::Integer(0)),
+        ResolvedFilter::Resolved => w.cmp("resolved", "=", SqlValue::Integer(1)),
         ResolvedFilter::All => {}
     }
-    let text = |s: &str| SqlValue::Text(s.to_owned());
-    if let Some(v) = &q.vendor {
-        eq("vendor_id", text(v.as_str()), &mut clauses);
-    }
-    if let Some(a) = &q.application_id {
-        eq("application_id", text(a.as_str()), &mut clauses);
-    }
-    if let Some(t) = q.event_type {
-        eq("event_type", text(t.as_str()), &mut clauses);
-    }
-    if let Some(c) = q.error_code {
-        eq("error_code", text(c.as_str()), &mut clauses);
-    }
-    if let Some(c) = q.category {
-        eq("category", text(c.as_str()), &mut clauses);
-    }
-    if let Some(c) = &q.company_id {
-        eq("company_id", text(c), &mut clauses);
-    }
-    if let Some(e) = &q.user_email {
-        eq("user_email", text(e), &mut clauses);
-    }
-    if let Some(from) = q.from {
-        args.push(SqlValue::Integer(from.timestamp_millis()));
-        clauses.push(format!("created_ms >= ?{}", args.len()));
-    }
-    if let Some(to) = q.to {
-        args.push(SqlValue::Integer(to.timestamp_millis()));
-        clauses.push(format!("created_ms < ?{}", args.len()));
-    }
-    if let Some(after) = &q.after {
-        args.push(SqlValue::Integer(after.creation_date.timestamp_millis()));
-        args.push(SqlValue::Text(after.id.clone()));
-        clauses.push(format!(
-            "(created_ms, id) < (?{}, ?{})",
-            args.len() - 1,
-            args.len()
-        ));
-    }
-    args.push(SqlValue::Integer(q.limit as i64 + 1));
-    let filter = if clauses.is_empty() {
-        String::new()
-    } else {
-        format!("WHERE {}", clauses.join(" AND "))
-    };
-    (
-        format!(
-            "SELECT data FROM integration_errors {filter} ORDER BY created_ms DESC, id DESC LIMIT ?{}",
-            args.len()
-        ),
-        args,
-    )
+    w.eq("vendor_id", q.vendor.as_ref().map(|v| v.as_str()));
+    w.eq(
+        "application_id",
+        q.application_id.as_ref().map(|a| a.as_str()),
+    );
+    w.eq("event_type", q.event_type.map(|t| t.as_str()));
+    w.eq("error_code", q.error_code.map(|c| c.as_str()));
+    w.eq("category", q.category.map(|c| c.as_str()));
+    w.eq("company_id", q.company_id.as_ref());
+    w.eq("user_email", q.user_email.as_ref());
+    w.window(q.from, q.to, None);
+    w
+}
+
+fn error_query_sql(q: &ErrorQuery) -> (String, Vec<SqlValue>) {
+    let mut w = error_filters(q);
+    w.window(None, None, q.after.as_ref());
+    w.page("SELECT data FROM integration_errors", q.limit)
+}
+
+fn event_query_sql(q: &EventQuery) -> (String, Vec<SqlValue>) {
+    let mut w = Where::default();
+    w.eq("vendor_id", q.vendor.as_ref().map(|v| v.as_str()));
+    w.eq(
+        "application_id",
+        q.application_id.as_ref().map(|a| a.as_str()),
+    );
+    w.eq("status", q.status.map(|s| s.as_str()));
+    w.eq("event_type", q.event_type.map(|t| t.as_str()));
+    w.window(q.from, q.to, q.after.as_ref());
+    w.page("SELECT data FROM events", q.limit)
 }

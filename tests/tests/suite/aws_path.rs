@@ -42,6 +42,7 @@ async fn service_with(
         store: Arc::new(store.clone()),
         queue: Arc::new(queue),
         outbound: Arc::new(outbound),
+        exports: Arc::new(iev_tests::aws::s3_exports().await.0),
         clock: Arc::new(FixedClock::new(at(0))),
         ids: Arc::new(SequentialIds::default()),
         caches: Default::default(),

@@ -2,8 +2,11 @@
 
 use iev_domain::auth::{ApiKeyRecord, KeyHash, Role};
 use iev_domain::event::EventType;
+use iev_domain::event::{Event, EventQuery, EventStatus};
 use iev_domain::ports::{IdempotencyRecord, InsertOutcome, Store};
-use iev_domain::record::{Category, ErrorCode, ErrorQuery, ErrorRecord, Position, ResolvedFilter};
+use iev_domain::record::{
+    Category, ErrorCode, ErrorQuery, ErrorRecord, Position, ResolvedFilter, SummaryRow,
+};
 use iev_domain::StoreError;
 use iev_tests::fixtures::{app, at, error_record, event, integration, vendor};
 
@@ -45,6 +48,16 @@ macro_rules! contract_suite {
             #[tokio::test]
             async fn every_report_query_pages_through_exactly_the_matching_records_newest_first() {
                 report_queries(&store().await).await
+            }
+
+            #[tokio::test]
+            async fn the_summary_counts_exactly_the_records_its_query_matches() {
+                summaries(&store().await).await
+            }
+
+            #[tokio::test]
+            async fn the_events_log_pages_through_exactly_the_matching_events_newest_first() {
+                event_log(&store().await).await
             }
 
             #[tokio::test]
@@ -372,4 +385,128 @@ async fn resolving_moves_records(store: &impl Store) {
     assert_eq!(ids(q(ResolvedFilter::Unresolved)).await, ["r-2", "r-0"]);
     assert_eq!(ids(q(ResolvedFilter::Resolved)).await, ["r-1"]);
     assert_eq!(ids(q(ResolvedFilter::All)).await, ["r-2", "r-1", "r-0"]);
+}
+
+async fn summaries(store: &impl Store) {
+    let records = dataset();
+    for r in &records {
+        store.insert_error(r).await.unwrap();
+    }
+    let queries = [
+        ErrorQuery {
+            resolved: ResolvedFilter::All,
+            ..Default::default()
+        },
+        ErrorQuery::default(),
+        ErrorQuery {
+            vendor: Some(vendor("v-1")),
+            resolved: ResolvedFilter::All,
+            from: Some(at(4_000)),
+            to: Some(at(20_007)),
+            ..Default::default()
+        },
+        ErrorQuery {
+            application_id: Some(app("app-c")),
+            resolved: ResolvedFilter::Resolved,
+            ..Default::default()
+        },
+    ];
+    for q in queries {
+        let expected = SummaryRow::tally(
+            records
+                .iter()
+                .filter(|r| q.matches(r))
+                .map(|r| (&r.application_id, r.error_code)),
+        );
+        assert!(
+            !expected.is_empty(),
+            "each query should match something: {q:?}"
+        );
+        assert_eq!(store.summarize_errors(&q).await.unwrap(), expected, "{q:?}");
+    }
+}
+
+fn event_dataset() -> Vec<Event> {
+    let apps = [("app-a", "v-1"), ("app-b", "v-1"), ("app-c", "v-2")];
+    let statuses = [
+        EventStatus::Pending,
+        EventStatus::Complete,
+        EventStatus::Failed,
+    ];
+    (0..40)
+        .map(|i| {
+            let (a, v) = apps[i % 3];
+            let mut e = event(&format!("e-{i:03}"), a, v);
+            e.token = format!("token-e-{i:03}");
+            // Pairs of events share a millisecond, so ties are broken by id.
+            e.created_at = at((i as i64 / 2) * 1000);
+            e.status = statuses[i % 4 % 3];
+            if i % 5 == 0 {
+                e.body.kind = EventType::UserAssignment;
+            }
+            e
+        })
+        .collect()
+}
+
+async fn event_log(store: &impl Store) {
+    let events = event_dataset();
+    for e in &events {
+        store.insert_event(e, None).await.unwrap();
+    }
+    let base = EventQuery {
+        limit: 6,
+        ..Default::default()
+    };
+    let queries = [
+        base.clone(),
+        EventQuery {
+            application_id: Some(app("app-b")),
+            ..base.clone()
+        },
+        EventQuery {
+            vendor: Some(vendor("v-1")),
+            status: Some(EventStatus::Failed),
+            ..base.clone()
+        },
+        EventQuery {
+            event_type: Some(EventType::UserAssignment),
+            from: Some(at(3_000)),
+            to: Some(at(15_000)),
+            ..base.clone()
+        },
+        EventQuery {
+            vendor: Some(vendor("v-2")),
+            application_id: Some(app("app-c")),
+            limit: 1,
+            ..base.clone()
+        },
+    ];
+    for q in queries {
+        let mut expected: Vec<&Event> = events.iter().filter(|e| q.matches(e)).collect();
+        expected.sort_by(|a, b| (b.created_at, &b.id).cmp(&(a.created_at, &a.id)));
+        let expected: Vec<String> = expected.iter().map(|e| e.id.clone()).collect();
+        assert!(
+            !expected.is_empty(),
+            "each query should match something: {q:?}"
+        );
+        let mut query = q.clone();
+        let mut seen = Vec::new();
+        loop {
+            let page = store.query_events(&query).await.unwrap();
+            assert!(page.items.len() <= query.limit);
+            seen.extend(page.items.iter().map(|e| e.id.clone()));
+            match page.next {
+                Some(next) => query.after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, expected, "{q:?}");
+    }
+    let foreign = EventQuery {
+        vendor: Some(vendor("v-2")),
+        application_id: Some(app("app-a")),
+        ..base
+    };
+    assert!(store.query_events(&foreign).await.unwrap().items.is_empty());
 }

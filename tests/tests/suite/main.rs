@@ -5,3 +5,5 @@ mod api;
 mod aws_path;
 mod contract;
 mod dispatch;
+mod export;
+mod report;

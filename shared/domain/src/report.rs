@@ -1,0 +1,695 @@
+//! Reading many records at once: the Failed Integration Events report, its
+//! summary, and the events log. Query parameters are parsed here, so every
+//! route rejects the same mistakes the same way.
+
+use crate::auth::{Caller, Role};
+use crate::error::DomainError;
+use crate::event::{Event, EventQuery, EventStatus, EventType};
+use crate::integration::ApplicationId;
+use crate::record::{
+    Category, ErrorCode, ErrorQuery, ErrorRecord, Position, ResolvedFilter, SummaryRow,
+};
+use crate::service::Service;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use hmac::{Hmac, Mac};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::Sha256;
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+pub const DEFAULT_LIMIT: usize = 50;
+pub const MAX_LIMIT: usize = 1000;
+
+/// A column of the report: one of the record's fields, or a custom attribute
+/// (`customAttributes.<name>`), which becomes a column of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportField {
+    Named(&'static str, &'static str),
+    Custom(String),
+}
+
+/// Every selectable field with its heading; the first twelve are the default view.
+const FIELDS: [(&str, &str); 24] = [
+    ("creationDate", "Creation Date"),
+    ("applicationId", "Application Id"),
+    ("importableApplicationUuid", "Importable Application Uuid"),
+    ("applicationName", "Application Name"),
+    ("userId", "User Id"),
+    ("userEmail", "User email"),
+    ("companyId", "Company Id"),
+    ("companyName", "Company Name"),
+    ("eventType", "Event Type"),
+    ("errorCode", "Error Code"),
+    ("message", "Message"),
+    ("manuallyResolved", "Manually Resolved"),
+    ("id", "id"),
+    ("eventId", "eventId"),
+    ("eventToken", "eventToken"),
+    ("category", "category"),
+    ("attempts", "attempts"),
+    ("lastHttpStatus", "lastHttpStatus"),
+    ("resolvedAt", "resolvedAt"),
+    ("resolvedBy", "resolvedBy"),
+    ("note", "note"),
+    ("source", "source"),
+    ("externalId", "externalId"),
+    ("customAttributes", "customAttributes"),
+];
+const DEFAULT_FIELDS: usize = 12;
+const CUSTOM_PREFIX: &str = "customAttributes.";
+
+impl ReportField {
+    pub fn defaults() -> Vec<ReportField> {
+        FIELDS[..DEFAULT_FIELDS]
+            .iter()
+            .map(|(n, h)| ReportField::Named(n, h))
+            .collect()
+    }
+
+    pub fn parse(name: &str) -> Result<Self, String> {
+        if let Some((n, h)) = FIELDS.iter().find(|(n, _)| *n == name) {
+            return Ok(ReportField::Named(n, h));
+        }
+        match name.strip_prefix(CUSTOM_PREFIX) {
+            Some(attr) if !attr.is_empty() => Ok(ReportField::Custom(attr.to_owned())),
+            _ => Err(format!(
+                "unknown field '{name}'; fields are {} or {CUSTOM_PREFIX}<name>",
+                FIELDS.map(|(n, _)| n).join(", ")
+            )),
+        }
+    }
+
+    /// The field list of `fields=a,b,c`; empty names and repeats are refused.
+    pub fn parse_list(list: &str) -> Result<Vec<Self>, String> {
+        let mut out: Vec<ReportField> = Vec::new();
+        for name in list.split(',').map(str::trim) {
+            if name.is_empty() {
+                return Err("a field name is empty".into());
+            }
+            let field = ReportField::parse(name)?;
+            if out.contains(&field) {
+                return Err(format!("field '{name}' is given twice"));
+            }
+            out.push(field);
+        }
+        Ok(out)
+    }
+
+    pub fn name(&self) -> Cow<'_, str> {
+        match self {
+            ReportField::Named(n, _) => Cow::Borrowed(n),
+            ReportField::Custom(a) => Cow::Owned(format!("{CUSTOM_PREFIX}{a}")),
+        }
+    }
+
+    pub fn heading(&self) -> &str {
+        match self {
+            ReportField::Named(_, h) => h,
+            ReportField::Custom(a) => a,
+        }
+    }
+
+    /// This field of `record`, from the record's JSON form (`full`).
+    fn value(&self, full: &Value) -> Value {
+        match self {
+            ReportField::Named(n, _) => full.get(*n).cloned().unwrap_or(Value::Null),
+            ReportField::Custom(a) => full
+                .get("customAttributes")
+                .and_then(|c| c.get(a))
+                .cloned()
+                .unwrap_or(Value::Null),
+        }
+    }
+}
+
+/// One report row: the chosen fields of `record`, in order.
+pub fn report_row(fields: &[ReportField], record: &ErrorRecord) -> serde_json::Map<String, Value> {
+    let full = serde_json::to_value(record).unwrap_or_default();
+    fields
+        .iter()
+        .map(|f| (f.name().into_owned(), f.value(&full)))
+        .collect()
+}
+
+/// Writes report rows as CSV, the header row of headings first; page after page.
+pub struct CsvReport {
+    fields: Vec<ReportField>,
+    header_written: bool,
+}
+
+impl CsvReport {
+    pub fn new(fields: Vec<ReportField>) -> Self {
+        CsvReport {
+            fields,
+            header_written: false,
+        }
+    }
+
+    /// The CSV text of `records`, preceded by the header row the first time.
+    pub fn page(&mut self, records: &[ErrorRecord]) -> Result<Vec<u8>, DomainError> {
+        let internal = |e: csv::Error| DomainError::internal(format!("csv: {e}"));
+        let mut out = csv::Writer::from_writer(Vec::new());
+        if !self.header_written {
+            out.write_record(self.fields.iter().map(|f| f.heading()))
+                .map_err(internal)?;
+            self.header_written = true;
+        }
+        for record in records {
+            let full = serde_json::to_value(record).unwrap_or_default();
+            out.write_record(self.fields.iter().map(|f| cell(f.value(&full))))
+                .map_err(internal)?;
+        }
+        out.into_inner()
+            .map_err(|e| DomainError::internal(format!("csv: {e}")))
+    }
+}
+
+fn cell(v: Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s,
+        other => other.to_string(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Csv,
+}
+
+/// One page of the report, as the caller asked for it.
+#[derive(Debug, Clone)]
+pub struct ReportPage {
+    pub fields: Vec<ReportField>,
+    pub items: Vec<ErrorRecord>,
+    pub next_cursor: Option<String>,
+    pub format: Format,
+}
+
+impl ReportPage {
+    pub fn to_json(&self) -> Value {
+        let items: Vec<Value> = self
+            .items
+            .iter()
+            .map(|r| Value::Object(report_row(&self.fields, r)))
+            .collect();
+        serde_json::json!({ "items": items, "nextCursor": self.next_cursor })
+    }
+
+    pub fn to_csv(&self) -> Result<Vec<u8>, DomainError> {
+        CsvReport::new(self.fields.clone()).page(&self.items)
+    }
+}
+
+/// `from` and `to`, each optional.
+type Window = (Option<DateTime<Utc>>, Option<DateTime<Utc>>);
+
+/// Query parameters, each at most once, from a fixed list.
+pub struct Params(BTreeMap<String, String>);
+
+impl Params {
+    pub fn new(pairs: Vec<(String, String)>, allowed: &[&str]) -> Result<Self, DomainError> {
+        let mut map = BTreeMap::new();
+        for (name, value) in pairs {
+            if !allowed.contains(&name.as_str()) {
+                return Err(DomainError::invalid(
+                    name.clone(),
+                    format!(
+                        "unknown query parameter; this route takes {}",
+                        allowed.join(", ")
+                    ),
+                ));
+            }
+            if map.insert(name.clone(), value).is_some() {
+                return Err(DomainError::invalid(name, "given more than once"));
+            }
+        }
+        Ok(Params(map))
+    }
+
+    /// The parameter parsed by `parse`, if present and not empty.
+    pub fn get<T>(
+        &self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<Option<T>, DomainError> {
+        match self.0.get(name).map(String::as_str) {
+            None | Some("") => Ok(None),
+            Some(v) => parse(v)
+                .map(Some)
+                .map_err(|m| DomainError::invalid(name, m)),
+        }
+    }
+
+    fn text(&self, name: &str) -> Result<Option<String>, DomainError> {
+        self.get(name, |v| Ok(v.to_owned()))
+    }
+
+    fn time(&self, name: &str) -> Result<Option<DateTime<Utc>>, DomainError> {
+        self.get(name, parse_time)
+    }
+
+    fn limit(&self) -> Result<usize, DomainError> {
+        Ok(self
+            .get("limit", |v| match v.parse::<usize>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+                _ => Err(format!("must be a whole number from 1 to {MAX_LIMIT}")),
+            })?
+            .unwrap_or(DEFAULT_LIMIT))
+    }
+
+    /// `from` (inclusive) and `to` (exclusive), in order.
+    fn window(&self) -> Result<Window, DomainError> {
+        let (from, to) = (self.time("from")?, self.time("to")?);
+        if let (Some(f), Some(t)) = (from, to) {
+            if t <= f {
+                return Err(DomainError::invalid("to", "must be later than from"));
+            }
+        }
+        Ok((from, to))
+    }
+
+    fn resolved(&self, default: ResolvedFilter) -> Result<ResolvedFilter, DomainError> {
+        Ok(self.get("resolved", parse_resolved)?.unwrap_or(default))
+    }
+}
+
+pub fn parse_resolved(v: &str) -> Result<ResolvedFilter, String> {
+    match v {
+        "false" => Ok(ResolvedFilter::Unresolved),
+        "true" => Ok(ResolvedFilter::Resolved),
+        "all" => Ok(ResolvedFilter::All),
+        _ => Err("must be false, true or all".into()),
+    }
+}
+
+/// An RFC 3339 time, or a date (`2026-11-01`, meaning its midnight UTC).
+pub fn parse_time(v: &str) -> Result<DateTime<Utc>, String> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(v) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(v, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+        .ok_or_else(|| format!("'{v}' is not an RFC 3339 time or a YYYY-MM-DD date"))
+}
+
+fn parse_with<T: std::str::FromStr<Err = String>>(v: &str) -> Result<T, String> {
+    v.parse()
+}
+
+/// Seals page positions into opaque cursors. A cursor names the scope it was
+/// made for (the caller's vendor and the query's filters) and is signed with a
+/// deployment secret, so it cannot be forged, altered, or replayed under
+/// another caller or another query.
+#[derive(Clone)]
+pub struct CursorKey(Vec<u8>);
+
+impl std::fmt::Debug for CursorKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CursorKey(..)")
+    }
+}
+
+const CURSOR_TAG_BYTES: usize = 16;
+
+impl CursorKey {
+    pub fn new(secret: impl Into<Vec<u8>>) -> Self {
+        CursorKey(secret.into())
+    }
+
+    fn mac(&self, scope: &str, payload: &str) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(scope.as_bytes());
+        mac.update(&[0]);
+        mac.update(payload.as_bytes());
+        mac
+    }
+
+    pub fn seal(&self, scope: &str, position: &Position) -> String {
+        let payload = format!(
+            "{}.{}",
+            position.creation_date.timestamp_millis(),
+            position.id
+        );
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(&payload),
+            URL_SAFE_NO_PAD
+                .encode(&self.mac(scope, &payload).finalize().into_bytes()[..CURSOR_TAG_BYTES])
+        )
+    }
+
+    pub fn open(&self, scope: &str, cursor: &str) -> Result<Position, DomainError> {
+        let invalid = || {
+            DomainError::invalid(
+                "cursor",
+                "not a cursor this query issued; start again without it",
+            )
+        };
+        let (payload, tag) = cursor.split_once('.').ok_or_else(invalid)?;
+        let payload = URL_SAFE_NO_PAD.decode(payload).map_err(|_| invalid())?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| invalid())?;
+        let payload = String::from_utf8(payload).map_err(|_| invalid())?;
+        if tag.len() != CURSOR_TAG_BYTES {
+            return Err(invalid());
+        }
+        self.mac(scope, &payload)
+            .verify_truncated_left(&tag)
+            .map_err(|_| invalid())?;
+        let (ms, id) = payload.split_once('.').ok_or_else(invalid)?;
+        let creation_date = ms
+            .parse::<i64>()
+            .ok()
+            .and_then(DateTime::from_timestamp_millis)
+            .ok_or_else(invalid)?;
+        Ok(Position {
+            creation_date,
+            id: id.to_owned(),
+        })
+    }
+}
+
+fn opt<T: std::fmt::Display>(v: &Option<T>) -> String {
+    v.as_ref().map(|v| v.to_string()).unwrap_or_default()
+}
+
+fn time(v: &Option<DateTime<Utc>>) -> String {
+    v.map(|t| t.to_rfc3339_opts(SecondsFormat::Nanos, true))
+        .unwrap_or_default()
+}
+
+/// Everything that decides which records a report query can return.
+fn error_scope(q: &ErrorQuery) -> String {
+    format!(
+        "errors|{}|{:?}|{}|{}|{}|{}|{}|{}|{}|{}",
+        opt(&q.vendor.as_ref().map(|v| v.as_str())),
+        q.resolved,
+        opt(&q.application_id),
+        opt(&q.event_type),
+        opt(&q.error_code),
+        opt(&q.category),
+        opt(&q.company_id),
+        opt(&q.user_email),
+        time(&q.from),
+        time(&q.to),
+    )
+}
+
+fn event_scope(q: &EventQuery) -> String {
+    format!(
+        "events|{}|{}|{}|{}|{}|{}",
+        opt(&q.vendor.as_ref().map(|v| v.as_str())),
+        opt(&q.application_id),
+        opt(&q.status.map(|s| s.as_str())),
+        opt(&q.event_type),
+        time(&q.from),
+        time(&q.to),
+    )
+}
+
+const REPORT_PARAMS: &[&str] = &[
+    "from",
+    "to",
+    "applicationId",
+    "eventType",
+    "errorCode",
+    "category",
+    "companyId",
+    "userEmail",
+    "resolved",
+    "fields",
+    "format",
+    "limit",
+    "cursor",
+];
+
+/// An event as the events log lists it; `GET /v1/events/{id}` has the rest.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventSummary {
+    pub id: String,
+    pub application_id: ApplicationId,
+    pub vendor_id: crate::auth::VendorId,
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    pub status: EventStatus,
+    pub round: u32,
+    pub attempts: usize,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Event> for EventSummary {
+    fn from(e: &Event) -> Self {
+        EventSummary {
+            id: e.id.clone(),
+            application_id: e.application_id.clone(),
+            vendor_id: e.vendor_id.clone(),
+            kind: e.body.kind,
+            status: e.status,
+            round: e.round,
+            attempts: e.attempts.len(),
+            created_at: e.created_at,
+            updated_at: e.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventList {
+    pub items: Vec<EventSummary>,
+    pub next_cursor: Option<String>,
+}
+
+fn application(v: &str) -> Result<ApplicationId, String> {
+    ApplicationId::parse(v)
+}
+
+impl Service {
+    /// The report query these parameters describe, scoped to what the caller sees.
+    pub fn report_query(
+        &self,
+        caller: &Caller,
+        params: &Params,
+    ) -> Result<ErrorQuery, DomainError> {
+        caller.require(&[Role::Admin, Role::Manager, Role::Vendor])?;
+        let (from, to) = params.window()?;
+        let mut query = ErrorQuery {
+            vendor: caller.vendor_id.clone(),
+            resolved: params.resolved(ResolvedFilter::Unresolved)?,
+            application_id: params.get("applicationId", application)?,
+            event_type: params.get("eventType", parse_with::<EventType>)?,
+            error_code: params.get("errorCode", parse_with::<ErrorCode>)?,
+            category: params.get("category", parse_with::<Category>)?,
+            company_id: params.text("companyId")?,
+            user_email: params.text("userEmail")?,
+            from,
+            to,
+            limit: params.limit()?,
+            after: None,
+        };
+        let scope = error_scope(&query);
+        query.after = params
+            .get("cursor", |c| Ok(c.to_owned()))?
+            .map(|c| self.config.cursor_key.open(&scope, &c))
+            .transpose()?;
+        Ok(query)
+    }
+
+    /// `GET /api/integration_errors`: one page of the report.
+    pub async fn list_errors(
+        &self,
+        caller: &Caller,
+        pairs: Vec<(String, String)>,
+    ) -> Result<ReportPage, DomainError> {
+        let params = Params::new(pairs, REPORT_PARAMS)?;
+        let query = self.report_query(caller, &params)?;
+        let fields = params
+            .get("fields", ReportField::parse_list)?
+            .unwrap_or_else(ReportField::defaults);
+        let format = params
+            .get("format", |v| match v {
+                "json" => Ok(Format::Json),
+                "csv" => Ok(Format::Csv),
+                _ => Err("must be json or csv".into()),
+            })?
+            .unwrap_or(Format::Json);
+        let page = self.store.query_errors(&query).await?;
+        let scope = error_scope(&query);
+        Ok(ReportPage {
+            fields,
+            items: page.items,
+            next_cursor: page.next.map(|p| self.config.cursor_key.seal(&scope, &p)),
+            format,
+        })
+    }
+
+    /// `GET /api/integration_errors/summary`: failures counted per application
+    /// and error code in a window (all records unless `resolved` says otherwise).
+    pub async fn error_summary(
+        &self,
+        caller: &Caller,
+        pairs: Vec<(String, String)>,
+    ) -> Result<Vec<SummaryRow>, DomainError> {
+        caller.require(&[Role::Admin, Role::Manager, Role::Vendor])?;
+        let params = Params::new(pairs, &["from", "to", "resolved", "applicationId"])?;
+        let (from, to) = params.window()?;
+        let query = ErrorQuery {
+            vendor: caller.vendor_id.clone(),
+            resolved: params.resolved(ResolvedFilter::All)?,
+            application_id: params.get("applicationId", application)?,
+            from,
+            to,
+            ..Default::default()
+        };
+        Ok(self.store.summarize_errors(&query).await?)
+    }
+
+    /// `GET /v1/events`: the events log, newest first.
+    pub async fn list_events(
+        &self,
+        caller: &Caller,
+        pairs: Vec<(String, String)>,
+    ) -> Result<EventList, DomainError> {
+        caller.require(&[Role::Admin, Role::Manager, Role::Vendor, Role::Marketplace])?;
+        let params = Params::new(
+            pairs,
+            &[
+                "applicationId",
+                "status",
+                "type",
+                "from",
+                "to",
+                "limit",
+                "cursor",
+            ],
+        )?;
+        let (from, to) = params.window()?;
+        let mut query = EventQuery {
+            vendor: caller.vendor_id.clone(),
+            application_id: params.get("applicationId", application)?,
+            status: params.get("status", |v| v.parse::<EventStatus>())?,
+            event_type: params.get("type", parse_with::<EventType>)?,
+            from,
+            to,
+            limit: params.limit()?,
+            after: None,
+        };
+        let scope = event_scope(&query);
+        query.after = params
+            .get("cursor", |c| Ok(c.to_owned()))?
+            .map(|c| self.config.cursor_key.open(&scope, &c))
+            .transpose()?;
+        let page = self.store.query_events(&query).await?;
+        Ok(EventList {
+            items: page.items.iter().map(EventSummary::from).collect(),
+            next_cursor: page.next.map(|p| self.config.cursor_key.seal(&scope, &p)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn position() -> Position {
+        Position {
+            creation_date: DateTime::from_timestamp_millis(1_700_000_000_123).unwrap(),
+            id: "0192.1".into(),
+        }
+    }
+
+    #[test]
+    fn a_cursor_opens_to_the_position_it_sealed_under_the_same_scope() {
+        let key = CursorKey::new(b"secret".to_vec());
+        let cursor = key.seal("scope-a", &position());
+        assert_eq!(key.open("scope-a", &cursor).unwrap(), position());
+    }
+
+    #[test]
+    fn a_cursor_is_refused_under_another_scope_or_key_or_when_altered() {
+        let key = CursorKey::new(b"secret".to_vec());
+        let cursor = key.seal("vendor-a", &position());
+        assert!(key.open("vendor-b", &cursor).is_err());
+        assert!(CursorKey::new(b"other".to_vec())
+            .open("vendor-a", &cursor)
+            .is_err());
+        let (_, tag) = cursor.split_once('.').unwrap();
+        let forged = format!("{}.{tag}", URL_SAFE_NO_PAD.encode("1700000000123.0193.1"));
+        assert!(key.open("vendor-a", &forged).is_err());
+        assert!(key.open("vendor-a", "garbage").is_err());
+        assert!(key.open("vendor-a", "").is_err());
+    }
+
+    #[test]
+    fn the_default_fields_are_the_twelve_report_columns_in_order() {
+        let headings: Vec<String> = ReportField::defaults()
+            .iter()
+            .map(|f| f.heading().to_owned())
+            .collect();
+        assert_eq!(
+            headings,
+            [
+                "Creation Date",
+                "Application Id",
+                "Importable Application Uuid",
+                "Application Name",
+                "User Id",
+                "User email",
+                "Company Id",
+                "Company Name",
+                "Event Type",
+                "Error Code",
+                "Message",
+                "Manually Resolved"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_field_list_names_known_fields_and_custom_attributes_once_each() {
+        let fields = ReportField::parse_list("id,customAttributes.ticket").unwrap();
+        assert_eq!(fields[1], ReportField::Custom("ticket".into()));
+        assert_eq!(fields[1].heading(), "ticket");
+        assert!(ReportField::parse_list("id,id").is_err());
+        assert!(ReportField::parse_list("id,,note").is_err());
+        assert!(ReportField::parse_list("password").is_err());
+        assert!(ReportField::parse_list("customAttributes.").is_err());
+    }
+
+    #[test]
+    fn times_are_rfc_3339_or_a_plain_date_at_midnight_utc() {
+        assert_eq!(
+            parse_time("2026-11-01").unwrap(),
+            parse_time("2026-11-01T00:00:00Z").unwrap()
+        );
+        assert_eq!(
+            parse_time("2026-11-01T01:00:00+01:00").unwrap(),
+            parse_time("2026-11-01T00:00:00Z").unwrap()
+        );
+        assert!(parse_time("yesterday").is_err());
+    }
+
+    #[test]
+    fn query_parameters_are_known_and_given_once() {
+        let pairs = |v: &[(&str, &str)]| {
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect::<Vec<_>>()
+        };
+        assert!(Params::new(pairs(&[("limit", "5")]), &["limit"]).is_ok());
+        assert!(Params::new(pairs(&[("limt", "5")]), &["limit"]).is_err());
+        assert!(Params::new(pairs(&[("limit", "5"), ("limit", "6")]), &["limit"]).is_err());
+        let p = Params::new(pairs(&[("limit", "0")]), &["limit"]).unwrap();
+        assert!(p.limit().is_err());
+        let p = Params::new(pairs(&[("limit", "1001")]), &["limit"]).unwrap();
+        assert!(p.limit().is_err());
+    }
+}
