@@ -1,6 +1,10 @@
 //! The AWS stand-ins that `tests/run.sh` starts: DynamoDB Local and moto's SQS.
 
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::BoxError;
 use iev_aws::{create_table, DynamoStore, S3Exports, SqsQueue};
+use std::sync::{Arc, Mutex};
 
 /// Panics with directions when the servers are not there: these suites are never skipped.
 pub fn require_services() {
@@ -19,12 +23,59 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 
 /// A DynamoDB store over a fresh table of its own.
 pub async fn dynamo_store() -> DynamoStore {
-    let client = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+    dynamo_store_logged().await.0
+}
+
+/// The DynamoDB operations a client sent, in order (`Query`, `GetItem`, ...).
+#[derive(Debug, Clone, Default)]
+pub struct RequestLog(Arc<Mutex<Vec<String>>>);
+
+impl RequestLog {
+    /// The operations logged so far; the log starts again empty.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl Intercept for RequestLog {
+    fn name(&self) -> &'static str {
+        "RequestLog"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        // DynamoDB's JSON protocol names the operation in this header.
+        let operation = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .unwrap_or("unknown");
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(operation.to_owned());
+        Ok(())
+    }
+}
+
+/// A DynamoDB store over a fresh table, with a log of every request it sends.
+pub async fn dynamo_store_logged() -> (DynamoStore, RequestLog) {
+    let log = RequestLog::default();
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk_config().await)
+        .interceptor(log.clone())
+        .build();
+    let client = aws_sdk_dynamodb::Client::from_conf(config);
     let table = format!("iev-test-{}", uuid::Uuid::new_v4());
     create_table(&client, &table)
         .await
         .expect("the table is created");
-    DynamoStore::new(client, table)
+    log.take();
+    (DynamoStore::new(client, table), log)
 }
 
 /// An SQS queue of its own.

@@ -5,7 +5,27 @@ pub mod aws;
 pub mod fixtures;
 pub mod vendor;
 
+use iev_domain::ports::Store;
+use iev_domain::service::{Service, ServiceConfig};
 use iev_runner::{RunnerConfig, Running};
+use std::sync::Arc;
+
+/// A service over `store` for measuring reads: an in-process queue nobody
+/// drains, the default outbound policy, exports under `dir`.
+pub fn service_over(store: Arc<dyn Store>, dir: &std::path::Path) -> Service {
+    Service {
+        store,
+        queue: Arc::new(iev_local::LocalQueue::new().0),
+        outbound: Arc::new(
+            iev_outbound::HttpOutbound::new(Default::default()).expect("an HTTP client"),
+        ),
+        exports: Arc::new(iev_local::LocalExports::new(dir.join("exports"))),
+        clock: Arc::new(iev_domain::clock::SystemClock),
+        ids: Arc::new(iev_domain::clock::RandomIds),
+        caches: Default::default(),
+        config: ServiceConfig::new("http://127.0.0.1:8080".parse().expect("a URL")),
+    }
+}
 
 /// A local runner on 127.0.0.1:0 over its own data directory.
 pub struct TestApp {

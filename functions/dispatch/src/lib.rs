@@ -42,7 +42,7 @@ async fn process(service: &Service, queue: &SqsQueue, message: &SqsMessage) -> b
         tracing::error!(message_id = ?message.message_id, "unreadable dispatch message");
         return false;
     };
-    match service.dispatch(&parsed.event_id).await {
+    match service.handle_message(&parsed).await {
         Ok(DispatchOutcome::Done) => true,
         Ok(DispatchOutcome::RetryAfter(delay)) => {
             if let Some(receipt) = &message.receipt_handle {

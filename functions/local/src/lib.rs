@@ -238,7 +238,7 @@ pub async fn start(config: RunnerConfig) -> Result<Running, RunnerError> {
     }
     for event_id in pending {
         queue
-            .enqueue(&DispatchMessage { event_id })
+            .enqueue(&DispatchMessage::new(event_id))
             .await
             .map_err(|e| RunnerError::Store(e.to_string()))?;
     }
@@ -282,7 +282,7 @@ pub fn spawn_worker(
             };
             let (service, queue) = (service.clone(), queue.clone());
             tokio::spawn(async move {
-                let delay = match service.dispatch(&message.event_id).await {
+                let delay = match service.handle_message(&message).await {
                     Ok(DispatchOutcome::Done) => return,
                     Ok(DispatchOutcome::RetryAfter(delay)) => delay,
                     Err(e) => {

@@ -126,11 +126,35 @@ impl<T: KeyStore + IntegrationStore + EventStore + ErrorStore + AlertStore> Stor
 #[serde(rename_all = "camelCase")]
 pub struct DispatchMessage {
     pub event_id: String,
+    /// Set by recovery: start a new delivery round if the event is still
+    /// FAILED at this round (a second copy of the message then finds it moved on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redeliver_after: Option<u32>,
+}
+
+impl DispatchMessage {
+    pub fn new(event_id: impl Into<String>) -> Self {
+        DispatchMessage {
+            event_id: event_id.into(),
+            redeliver_after: None,
+        }
+    }
 }
 
 #[async_trait]
 pub trait DispatchQueue: Send + Sync {
     async fn enqueue(&self, message: &DispatchMessage) -> Result<(), StoreError>;
+
+    /// Queues many messages; answers how many were queued before any failure.
+    async fn enqueue_many(&self, messages: &[DispatchMessage]) -> Result<usize, StoreError> {
+        for (i, m) in messages.iter().enumerate() {
+            if let Err(e) = self.enqueue(m).await {
+                tracing::warn!(queued = i, error = %e, "queueing stopped part way");
+                return Ok(i);
+            }
+        }
+        Ok(messages.len())
+    }
 }
 
 /// One outbound HTTP call: to a vendor's notification URL or an alert webhook.

@@ -188,6 +188,14 @@ pub struct RecordPatch {
 }
 
 impl ErrorRecord {
+    /// The event and delivery round a dispatch failure belongs to, from its
+    /// id `<eventId>.<round>`; `None` for records not made by dispatch.
+    pub fn failed_round(&self) -> Option<(&str, u32)> {
+        let event_id = self.event_id.as_deref()?;
+        let round = self.id.strip_prefix(event_id)?.strip_prefix('.')?;
+        Some((event_id, round.parse().ok()?))
+    }
+
     /// The record marked actioned, or `None` if it already was: resolving
     /// twice changes nothing the second time.
     pub fn resolved(&self, by: &str, at: DateTime<Utc>, note: Option<String>) -> Option<Self> {

@@ -289,7 +289,9 @@ pub fn parse_resolved(v: &str) -> Result<ResolvedFilter, String> {
 
 /// An RFC 3339 time, or a date (`2026-11-01`, meaning its midnight UTC).
 pub fn parse_time(v: &str) -> Result<DateTime<Utc>, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(v) {
+    // An offset's '+' sent unencoded in a query string arrives as a space.
+    let fixed = v.replace(' ', "+");
+    if let Ok(t) = DateTime::parse_from_rfc3339(&fixed) {
         return Ok(t.with_timezone(&Utc));
     }
     NaiveDate::parse_from_str(v, "%Y-%m-%d")
@@ -672,6 +674,10 @@ mod tests {
         );
         assert_eq!(
             parse_time("2026-11-01T01:00:00+01:00").unwrap(),
+            parse_time("2026-11-01T00:00:00Z").unwrap()
+        );
+        assert_eq!(
+            parse_time("2026-11-01T01:00:00 01:00").unwrap(),
             parse_time("2026-11-01T00:00:00Z").unwrap()
         );
         assert!(parse_time("yesterday").is_err());

@@ -373,9 +373,7 @@ impl Service {
                 };
             }
         }
-        let message = DispatchMessage {
-            event_id: event.id.clone(),
-        };
+        let message = DispatchMessage::new(event.id.clone());
         if let Err(queue_error) = self.queue.enqueue(&message).await {
             tracing::error!(event_id = %event.id, error = %queue_error, "queueing failed; removing the event");
             if let Err(e) = self.store.remove_event(&event, idempotency.as_ref()).await {
@@ -485,6 +483,25 @@ impl Service {
 
     /// Starts a new delivery round of `event` and queues it.
     pub(crate) async fn redeliver(&self, event: Event) -> Result<Event, DomainError> {
+        let next = self.start_round(&event).await?;
+        let message = DispatchMessage::new(next.id.clone());
+        if let Err(e) = self.queue.enqueue(&message).await {
+            // Put the event back as it was, so it can be retried again later.
+            let restored = Event {
+                version: next.version + 1,
+                ..event
+            };
+            if let Err(undo) = self.store.update_event(&restored, next.version).await {
+                tracing::error!(event_id = %next.id, error = %undo, "could not restore an unqueued retry");
+            }
+            return Err(e.into());
+        }
+        Ok(next)
+    }
+
+    /// Moves a settled event into a new delivery round, PENDING again.
+    async fn start_round(&self, event: &Event) -> Result<Event, DomainError> {
+        let event = event.clone();
         let expected = event.version;
         let next = Event {
             status: EventStatus::Pending,
@@ -504,21 +521,26 @@ impl Service {
                 ),
                 other => other.into(),
             })?;
-        let message = DispatchMessage {
-            event_id: next.id.clone(),
-        };
-        if let Err(e) = self.queue.enqueue(&message).await {
-            // Put the event back as it was, so it can be retried again later.
-            let restored = Event {
-                version: next.version + 1,
-                ..event
-            };
-            if let Err(undo) = self.store.update_event(&restored, next.version).await {
-                tracing::error!(event_id = %next.id, error = %undo, "could not restore an unqueued retry");
-            }
-            return Err(e.into());
-        }
         Ok(next)
+    }
+
+    /// Handles one dispatch message: a recovery message first starts the new
+    /// round (once: a copy finds the event moved on), then the event is delivered.
+    pub async fn handle_message(
+        &self,
+        message: &DispatchMessage,
+    ) -> Result<crate::dispatch::DispatchOutcome, DomainError> {
+        if let Some(round) = message.redeliver_after {
+            if let Some(event) = self.store.get_event(&message.event_id).await? {
+                if event.status == EventStatus::Failed && event.round == round {
+                    match self.start_round(&event).await {
+                        Ok(_) | Err(DomainError::Conflict(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+        }
+        self.dispatch(&message.event_id).await
     }
 
     /// Re-enables an integration; with `redeliver`, queues again the events that
@@ -594,33 +616,40 @@ impl Service {
         self.redeliver_failed(query).await
     }
 
-    /// Redelivers the FAILED events behind the unresolved records `query` finds,
-    /// at most [`MAX_RECOVERY`] of them; answers how many were queued.
+    /// Queues a new round for the events behind the unresolved failure records
+    /// `query` finds, at most [`MAX_RECOVERY`] of them; answers how many were
+    /// queued. The rounds start in the background, as the dispatch worker takes
+    /// each message, and only for events still FAILED at the recorded round.
     async fn redeliver_failed(&self, mut query: ErrorQuery) -> Result<usize, DomainError> {
         query.resolved = ResolvedFilter::Unresolved;
         query.limit = 500;
-        let mut event_ids = std::collections::BTreeSet::new();
+        let mut rounds = std::collections::BTreeMap::new();
         loop {
             let page = self.store.query_errors(&query).await?;
-            event_ids.extend(page.items.iter().filter_map(|r| r.event_id.clone()));
+            for record in &page.items {
+                if let Some((event_id, round)) = record.failed_round() {
+                    let latest = rounds.entry(event_id.to_owned()).or_insert(round);
+                    *latest = round.max(*latest);
+                }
+            }
             match page.next {
-                Some(next) if event_ids.len() < MAX_RECOVERY => query.after = Some(next),
+                Some(next) if rounds.len() < MAX_RECOVERY => query.after = Some(next),
                 _ => break,
             }
         }
-        let mut queued = 0;
-        for event_id in event_ids.into_iter().take(MAX_RECOVERY) {
-            let Some(event) = self.store.get_event(&event_id).await? else {
-                continue;
-            };
-            if event.status != EventStatus::Failed {
-                continue;
-            }
-            match self.redeliver(event).await {
-                Ok(_) => queued += 1,
-                Err(DomainError::Conflict(_)) => {}
-                Err(e) => return Err(e),
-            }
+        let messages: Vec<DispatchMessage> = rounds
+            .into_iter()
+            .take(MAX_RECOVERY)
+            .map(|(event_id, round)| DispatchMessage {
+                event_id,
+                redeliver_after: Some(round),
+            })
+            .collect();
+        let queued = self.queue.enqueue_many(&messages).await?;
+        if queued < messages.len() && queued == 0 {
+            return Err(
+                StoreError::Unavailable("the dispatch queue refused every message".into()).into(),
+            );
         }
         Ok(queued)
     }

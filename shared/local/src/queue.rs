@@ -49,11 +49,7 @@ mod tests {
     async fn a_queued_message_comes_out_of_the_receiver_in_order() {
         let (q, mut rx) = LocalQueue::new();
         for id in ["a", "b"] {
-            q.enqueue(&DispatchMessage {
-                event_id: id.into(),
-            })
-            .await
-            .unwrap();
+            q.enqueue(&DispatchMessage::new(id)).await.unwrap();
         }
         assert_eq!(rx.recv().await.unwrap().event_id, "a");
         assert_eq!(rx.recv().await.unwrap().event_id, "b");
@@ -63,12 +59,7 @@ mod tests {
     async fn enqueueing_after_the_worker_stopped_is_reported_unavailable() {
         let (q, rx) = LocalQueue::new();
         drop(rx);
-        let err = q
-            .enqueue(&DispatchMessage {
-                event_id: "a".into(),
-            })
-            .await
-            .unwrap_err();
+        let err = q.enqueue(&DispatchMessage::new("a")).await.unwrap_err();
         assert!(matches!(err, StoreError::Unavailable(_)));
     }
 }

@@ -27,7 +27,14 @@ async fn service_with(
     queue: SqsQueue,
     integration: iev_domain::integration::Integration,
 ) -> (Arc<Service>, iev_aws::DynamoStore) {
-    let store = dynamo_store().await;
+    service_over(dynamo_store().await, queue, integration).await
+}
+
+async fn service_over(
+    store: iev_aws::DynamoStore,
+    queue: SqsQueue,
+    integration: iev_domain::integration::Integration,
+) -> (Arc<Service>, iev_aws::DynamoStore) {
     store.save_integration(&integration, None).await.unwrap();
     let outbound = iev_outbound::HttpOutbound::new(iev_outbound::OutboundConfig {
         policy: iev_outbound::AddressPolicy::WITH_LOOPBACK,
@@ -83,9 +90,7 @@ fn router(service: Arc<Service>) -> axum::Router {
 #[tokio::test]
 async fn a_message_sent_to_sqs_is_received_intact() {
     let queue = sqs_queue().await;
-    let message = DispatchMessage {
-        event_id: "e-1".into(),
-    };
+    let message = DispatchMessage::new("e-1");
     queue.enqueue(&message).await.unwrap();
     assert_eq!(receive(&queue).await, vec![message]);
 }
@@ -108,12 +113,7 @@ async fn the_ingest_handler_stores_the_event_in_dynamodb_and_queues_it_in_sqs() 
         .unwrap()
         .expect("the event is stored");
     assert_eq!(stored.token, body["token"].as_str().unwrap());
-    assert_eq!(
-        receive(&queue).await,
-        vec![DispatchMessage {
-            event_id: id.to_owned()
-        }]
-    );
+    assert_eq!(receive(&queue).await, vec![DispatchMessage::new(id)]);
 }
 
 #[tokio::test]
@@ -345,4 +345,91 @@ async fn a_dead_letter_is_recorded_as_a_transport_error_exactly_once() {
     assert_eq!(record.error_code, ErrorCode::TransportError);
     assert_eq!(record.version, 1, "recorded once, never rewritten");
     assert!(vendor.calls().is_empty());
+}
+
+/// Reads of the report on DynamoDB are Queries on an index (never a Scan), and
+/// the views the report opens with cost at most two requests a page.
+#[tokio::test]
+async fn report_reads_on_dynamodb_never_scan_and_take_at_most_two_requests_a_page() {
+    let (store, log) = iev_tests::aws::dynamo_store_logged().await;
+    let (service, store) =
+        service_over(store, sqs_queue().await, integration("app-1", "v-1")).await;
+    let day = 86_400_000;
+    let codes = [
+        ErrorCode::AccountNotFound,
+        ErrorCode::TransportError,
+        ErrorCode::Unauthorized,
+    ];
+    let writes = (0..180).map(|i: i64| {
+        let store = store.clone();
+        async move {
+            let app = if i % 2 == 0 { "app-1" } else { "app-2" };
+            let mut r =
+                iev_tests::fixtures::error_record(&format!("r-{i:03}"), i * day / 10, app, "v-1");
+            r.error_code = codes[i as usize % 3];
+            r.manually_resolved = i % 5 == 0;
+            store.insert_error(&r).await.unwrap();
+        }
+    });
+    futures::future::join_all(writes).await;
+    log.take();
+    let caller = service.authenticate(Some("iev_admin")).await.unwrap();
+    let list = |q: &str| {
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(q.as_bytes())
+            .into_owned()
+            .collect();
+        let (service, caller) = (service.clone(), caller.clone());
+        async move { service.list_errors(&caller, pairs).await.unwrap() }
+    };
+    let week = format!(
+        "errorCode=TRANSPORT_ERROR&from={}&to={}",
+        at(3 * day).to_rfc3339(),
+        at(10 * day).to_rfc3339()
+    );
+    let first = list("limit=50").await;
+    assert_eq!(first.items.len(), 50);
+    let cursor = first.next_cursor.clone().unwrap();
+    let views = [
+        ("default view".to_owned(), "limit=50".to_owned(), 1),
+        (
+            "one application".to_owned(),
+            "limit=50&applicationId=app-2".to_owned(),
+            1,
+        ),
+        (
+            "error code in 7 days".to_owned(),
+            format!("limit=50&{week}"),
+            1,
+        ),
+        (
+            "next page".to_owned(),
+            format!("limit=50&cursor={cursor}"),
+            1,
+        ),
+        (
+            "resolved=all".to_owned(),
+            "limit=50&resolved=all".to_owned(),
+            2,
+        ),
+    ];
+    log.take();
+    for (name, query, requests) in views {
+        let page = list(&query).await;
+        assert!(!page.items.is_empty(), "{name}");
+        let sent = log.take();
+        assert_eq!(sent, vec!["Query"; requests], "{name}");
+    }
+    // Everything else that reads many records: summary, events log, export.
+    service
+        .error_summary(&caller, vec![("from".into(), at(0).to_rfc3339())])
+        .await
+        .unwrap();
+    service.list_events(&caller, vec![]).await.unwrap();
+    service
+        .daily_export(at(5 * day).date_naive())
+        .await
+        .unwrap();
+    let sent = log.take();
+    assert!(!sent.is_empty());
+    assert!(sent.iter().all(|op| op == "Query"), "{sent:?}");
 }

@@ -582,6 +582,40 @@ async fn recovery_redelivers_the_failed_events_of_a_window() {
 }
 
 #[tokio::test]
+async fn a_recovery_message_delivered_twice_starts_one_new_round() {
+    let s = setup(
+        |_| {},
+        |n, _| {
+            if n < 1 {
+                Reply::error("UNKNOWN_ERROR", "oops")
+            } else {
+                Reply::success()
+            }
+        },
+    )
+    .await;
+    let id = s.post(cancel_json()).await;
+    assert_eq!(s.app.wait_settled(&id).await["status"], "FAILED");
+    let message = iev_domain::ports::DispatchMessage {
+        event_id: id.clone(),
+        redeliver_after: Some(1),
+    };
+    let service = &s.app.running.service;
+    for _ in 0..2 {
+        let outcome = service.handle_message(&message).await.unwrap();
+        assert_eq!(outcome, iev_domain::dispatch::DispatchOutcome::Done);
+    }
+    let event = s.app.wait_settled(&id).await;
+    assert_eq!(event["status"], "COMPLETE");
+    assert_eq!(event["round"], 2);
+    assert_eq!(s.vendor.calls().len(), 2);
+    // The success closed the first round's failure.
+    let (_, record) = s.error(&format!("{id}.1")).await;
+    assert_eq!(record["manuallyResolved"], true);
+    assert_eq!(record["resolvedBy"], "system");
+}
+
+#[tokio::test]
 async fn dispatching_a_settled_event_again_calls_nobody_and_records_nothing() {
     let s = setup(|_| {}, |_, _| Reply::error("USER_NOT_FOUND", "who")).await;
     let id = s.post(order_json("app-1")).await;

@@ -1,0 +1,287 @@
+//! The report's benchmark: loads 1,000,000 failure records into the embedded
+//! store and 100,000 into DynamoDB Local (generated here, with a progress bar),
+//! then measures the report's pages through the service, and a 100,000-row
+//! CSV export's time and peak heap. Prints one table.
+//!
+//! Run it through `tests/bench.sh`, which starts DynamoDB Local.
+
+use futures::StreamExt;
+use hdrhistogram::Histogram;
+use iev_domain::auth::{Caller, Role};
+use iev_domain::event::EventType;
+use iev_domain::ports::Store;
+use iev_domain::record::ErrorCode;
+use iev_domain::service::Service;
+use iev_tests::fixtures::error_record;
+use indicatif::{ProgressBar, ProgressStyle};
+use peak_alloc::PeakAlloc;
+use rand::{Rng, SeedableRng};
+use std::sync::Arc;
+use std::time::Instant;
+
+#[global_allocator]
+static HEAP: PeakAlloc = PeakAlloc;
+
+const SQLITE_RECORDS: usize = 1_000_000;
+const DYNAMO_RECORDS: usize = 100_000;
+const APPS: usize = 50;
+const SAMPLES: usize = 200;
+const DYNAMO_SAMPLES: usize = 100;
+const EXPORT_ROWS: usize = 100_000;
+const DAY_MS: i64 = 86_400_000;
+
+struct Row {
+    what: String,
+    p50_ms: f64,
+    p99_ms: f64,
+    note: String,
+}
+
+/// Records spread over the year before `now`, across 50 applications and
+/// every code and type; one in five resolved. The newest `EXPORT_ROWS` are
+/// all within the last `export_days` days (see `export_window`).
+async fn load(store: Arc<dyn Store>, count: usize, label: &str, concurrency: usize) {
+    let bar = ProgressBar::new(count as u64);
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "{label:<28} [{{bar:40}}] {{pos}}/{{len}} ({{per_sec}}, eta {{eta}})"
+        ))
+        .unwrap()
+        .progress_chars("=> "),
+    );
+    let span_ms = 365 * DAY_MS;
+    let step = span_ms / count as i64;
+    // Records end at `fixtures::at(0)`, the newest.
+    let now_ms = 0;
+    futures::stream::iter(0..count)
+        .map(|i| {
+            let store = store.clone();
+            async move {
+                let mut rng = rand::rngs::StdRng::seed_from_u64(i as u64);
+                let app = format!("app-{}", i % APPS);
+                let vendor = format!("v-{}", i % APPS % 10);
+                let ms = now_ms - span_ms + i as i64 * step;
+                let mut r = error_record(&format!("r-{i:08}"), ms, &app, &vendor);
+                r.error_code = ErrorCode::ALL[rng.gen_range(0..ErrorCode::ALL.len())];
+                r.category = r.error_code.category();
+                r.event_type = Some(EventType::ALL[rng.gen_range(0..EventType::ALL.len())]);
+                r.manually_resolved = rng.gen_ratio(1, 5);
+                r.message = format!("delivery failed: vendor said \"no\", attempt {}", i % 7);
+                store.insert_error(&r).await.expect("insert");
+            }
+        })
+        .buffer_unordered(concurrency)
+        .for_each(|_| {
+            bar.inc(1);
+            async {}
+        })
+        .await;
+    bar.finish();
+}
+
+fn ms(h: &Histogram<u64>, q: f64) -> f64 {
+    h.value_at_quantile(q) as f64 / 1000.0
+}
+
+fn pairs(q: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(q.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// Times `samples` calls of the report with the queries `make` builds.
+async fn time_pages(
+    service: &Service,
+    caller: &Caller,
+    samples: usize,
+    mut make: impl FnMut(usize, Option<String>) -> String,
+) -> (Histogram<u64>, usize) {
+    let mut hist = Histogram::<u64>::new(3).unwrap();
+    let mut cursor = None;
+    let mut rows = 0;
+    for i in 0..samples {
+        let query = make(i, cursor.take());
+        let t = Instant::now();
+        let page = service
+            .list_errors(caller, pairs(&query))
+            .await
+            .expect("page");
+        hist.record(t.elapsed().as_micros() as u64).unwrap();
+        rows += page.items.len();
+        cursor = page.next_cursor;
+    }
+    (hist, rows / samples.max(1))
+}
+
+fn week(rng: &mut impl Rng) -> String {
+    let start = iev_tests::fixtures::at(-rng.gen_range(7..360) * DAY_MS);
+    let end = start + chrono::Duration::days(7);
+    format!(
+        "from={}&to={}",
+        start.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        end.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    )
+}
+
+/// Builds the i-th query of a view, given the previous page's cursor.
+type MakeQuery = Box<dyn FnMut(usize, Option<String>) -> String>;
+
+/// The report views the issue names, each `samples` times.
+async fn bench_views(
+    rows: &mut Vec<Row>,
+    store_name: &str,
+    service: &Service,
+    samples: usize,
+    requests: Option<&iev_tests::aws::RequestLog>,
+) {
+    let caller = Caller {
+        key_id: "bench".into(),
+        role: Role::Manager,
+        vendor_id: None,
+    };
+    let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+    let codes = ErrorCode::ALL;
+    let views: Vec<(&str, MakeQuery)> = vec![
+        ("default view", Box::new(|_, _| "limit=50".to_owned())),
+        (
+            "one application",
+            Box::new(|i, _| format!("limit=50&applicationId=app-{}", i % APPS)),
+        ),
+        (
+            "error code within 7 days",
+            Box::new(move |i, _| {
+                format!(
+                    "limit=50&errorCode={}&{}",
+                    codes[i % codes.len()],
+                    week(&mut rng)
+                )
+            }),
+        ),
+        (
+            "next page through the cursor",
+            Box::new(|_, cursor| match cursor {
+                Some(c) => format!("limit=50&cursor={c}"),
+                None => "limit=50".to_owned(),
+            }),
+        ),
+    ];
+    for (name, make) in views {
+        if let Some(log) = requests {
+            log.take();
+        }
+        let (hist, per_page) = time_pages(service, &caller, samples, make).await;
+        let mut note = format!("{samples} pages, {per_page} rows each on average");
+        if let Some(log) = requests {
+            let sent = log.take();
+            let scans = sent.iter().filter(|op| op.as_str() == "Scan").count();
+            note = format!(
+                "{note}; {:.2} requests/page, {scans} scans",
+                sent.len() as f64 / samples as f64
+            );
+        }
+        rows.push(Row {
+            what: format!("{name}, {store_name}"),
+            p50_ms: ms(&hist, 0.5),
+            p99_ms: ms(&hist, 0.99),
+            note,
+        });
+    }
+}
+
+/// The window holding the newest `EXPORT_ROWS` of `total` records, all states.
+fn export_window(total: usize) -> String {
+    let step = 365 * DAY_MS / total as i64;
+    let from = iev_tests::fixtures::at(-(EXPORT_ROWS as i64) * step);
+    format!(
+        r#"{{"resolved": "all", "from": "{}"}}"#,
+        from.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    )
+}
+
+async fn bench_export(rows: &mut Vec<Row>, store_name: &str, service: &Service, total: usize) {
+    let caller = Caller {
+        key_id: "bench".into(),
+        role: Role::Admin,
+        vendor_id: None,
+    };
+    let before = HEAP.current_usage();
+    HEAP.reset_peak_usage();
+    let t = Instant::now();
+    let exported = service
+        .request_export(&caller, export_window(total).as_bytes())
+        .await
+        .expect("export");
+    let took = t.elapsed();
+    let peak = HEAP.peak_usage().saturating_sub(before);
+    rows.push(Row {
+        what: format!("CSV export, {store_name}"),
+        p50_ms: f64::NAN,
+        p99_ms: f64::NAN,
+        note: format!(
+            "{} rows in {:.2} s; peak heap +{:.1} MiB",
+            exported.rows,
+            took.as_secs_f64(),
+            peak as f64 / (1024.0 * 1024.0)
+        ),
+    });
+}
+
+fn print(rows: &[Row]) {
+    println!();
+    println!(
+        "| {:<48} | {:>8} | {:>8} | {:<62} |",
+        "report measurement", "p50 ms", "p99 ms", "conditions"
+    );
+    println!("|{:-<50}|{:->10}|{:->10}|{:-<64}|", "", "", "", "");
+    let cell = |v: f64| {
+        if v.is_nan() {
+            "-".to_owned()
+        } else {
+            format!("{v:.2}")
+        }
+    };
+    for r in rows {
+        println!(
+            "| {:<48} | {:>8} | {:>8} | {:<62} |",
+            r.what,
+            cell(r.p50_ms),
+            cell(r.p99_ms),
+            r.note
+        );
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let mut rows = Vec::new();
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite =
+        Arc::new(iev_local::SqliteStore::open(&dir.path().join("report.sqlite3")).unwrap());
+    load(sqlite.clone(), SQLITE_RECORDS, "embedded store", 512).await;
+    let service = iev_tests::service_over(sqlite, dir.path());
+    bench_views(&mut rows, "embedded (1M)", &service, SAMPLES, None).await;
+    bench_export(&mut rows, "embedded (1M)", &service, SQLITE_RECORDS).await;
+
+    let (dynamo, log) = iev_tests::aws::dynamo_store_logged().await;
+    let dynamo = Arc::new(dynamo);
+    load(dynamo.clone(), DYNAMO_RECORDS, "DynamoDB Local", 64).await;
+    let service = iev_tests::service_over(dynamo, dir.path());
+    bench_views(
+        &mut rows,
+        "DynamoDB Local (100k)",
+        &service,
+        DYNAMO_SAMPLES,
+        Some(&log),
+    )
+    .await;
+    log.take();
+    bench_export(&mut rows, "DynamoDB Local (100k)", &service, DYNAMO_RECORDS).await;
+    let sent = log.take();
+    rows.last_mut().unwrap().note.push_str(&format!(
+        "; {} requests, {} scans",
+        sent.len(),
+        sent.iter().filter(|op| op.as_str() == "Scan").count()
+    ));
+    print(&rows);
+    println!("\ntargets: default view and filtered pages p99 under 20 ms on the embedded store; no Scan and at most 2 requests a page on DynamoDB");
+}
