@@ -37,7 +37,7 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
-use iev_domain::auth::{ApiKeyRecord, KeyHash};
+use iev_domain::auth::{ApiKeyRecord, KeyHash, VendorId};
 use iev_domain::event::{Event, EventPage, EventQuery};
 use iev_domain::integration::{ApplicationId, Integration};
 use iev_domain::ports::{
@@ -348,6 +348,9 @@ struct QueryPlan {
     filters: Vec<(&'static str, String)>,
 }
 
+/// A Query's lower (inclusive) and upper sort-key bounds.
+type Bounds = (Option<String>, Option<String>);
+
 /// The sort-key bounds of a window and a cursor. The smaller exclusive upper
 /// bound wins; with a lower bound it becomes BETWEEN's inclusive end, and the
 /// one record equal to it is dropped by the query's `matches`.
@@ -355,7 +358,7 @@ fn bounds(
     from: Option<chrono::DateTime<chrono::Utc>>,
     to: Option<chrono::DateTime<chrono::Utc>>,
     after: Option<&Position>,
-) -> (Option<String>, Option<String>) {
+) -> Bounds {
     let to = to.map(|t| format!("{:013}", t.timestamp_millis()));
     let after = after.map(|p| sort_key(p.creation_date.timestamp_millis(), &p.id));
     let upper = match (to, after) {
@@ -377,7 +380,34 @@ impl Filters {
     }
 }
 
+impl Filters {
+    /// The vendor and application filters, unless the chosen index (`slot`) covers them.
+    fn scoped(slot: usize, vendor: Option<&VendorId>, app: Option<&ApplicationId>) -> Self {
+        let mut f = Filters::default();
+        f.add(slot == 2, "vendorId", vendor.map(|v| v.as_str().to_owned()));
+        f.add(
+            slot == 1,
+            "applicationId",
+            app.map(|a| a.as_str().to_owned()),
+        );
+        f
+    }
+}
+
 impl QueryPlan {
+    fn new(slot: usize, prefix: String, filters: Filters, (lower, upper): Bounds) -> Self {
+        let (index, pk_attr, sk_attr) = TABLE_INDEXES[slot];
+        QueryPlan {
+            index,
+            pk_attr,
+            sk_attr,
+            prefix,
+            lower,
+            upper,
+            filters: filters.0,
+        }
+    }
+
     fn for_errors(q: &ErrorQuery) -> Self {
         let (slot, prefix) = if let Some(a) = &q.application_id {
             (1, format!("{a}#"))
@@ -390,33 +420,13 @@ impl QueryPlan {
         } else {
             (0, String::new())
         };
-        let (index, pk_attr, sk_attr) = TABLE_INDEXES[slot];
-        let mut f = Filters::default();
-        f.add(
-            slot == 2,
-            "vendorId",
-            q.vendor.as_ref().map(|v| v.as_str().to_owned()),
-        );
-        f.add(
-            slot == 1,
-            "applicationId",
-            q.application_id.as_ref().map(|a| a.to_string()),
-        );
+        let mut f = Filters::scoped(slot, q.vendor.as_ref(), q.application_id.as_ref());
         f.add(slot == 3, "errorCode", q.error_code.map(|c| c.to_string()));
         f.add(slot == 4, "eventType", q.event_type.map(|t| t.to_string()));
         f.add(false, "category", q.category.map(|c| c.to_string()));
         f.add(false, "companyId", q.company_id.clone());
         f.add(false, "userEmail", q.user_email.clone());
-        let (lower, upper) = bounds(q.from, q.to, q.after.as_ref());
-        QueryPlan {
-            index,
-            pk_attr,
-            sk_attr,
-            prefix,
-            lower,
-            upper,
-            filters: f.0,
-        }
+        QueryPlan::new(slot, prefix, f, bounds(q.from, q.to, q.after.as_ref()))
     }
 
     /// Events share the indexes under their own partitions (see the module notes).
@@ -428,34 +438,14 @@ impl QueryPlan {
         } else {
             (0, EVENT_PARTITION.to_owned())
         };
-        let (index, pk_attr, sk_attr) = TABLE_INDEXES[slot];
-        let mut f = Filters::default();
-        f.add(
-            slot == 2,
-            "vendorId",
-            q.vendor.as_ref().map(|v| v.as_str().to_owned()),
-        );
-        f.add(
-            slot == 1,
-            "applicationId",
-            q.application_id.as_ref().map(|a| a.to_string()),
-        );
+        let mut f = Filters::scoped(slot, q.vendor.as_ref(), q.application_id.as_ref());
         f.add(false, "status", q.status.map(|s| s.as_str().to_owned()));
         f.add(
             false,
             "eventType",
             q.event_type.map(|t| t.as_str().to_owned()),
         );
-        let (lower, upper) = bounds(q.from, q.to, q.after.as_ref());
-        QueryPlan {
-            index,
-            pk_attr,
-            sk_attr,
-            prefix,
-            lower,
-            upper,
-            filters: f.0,
-        }
+        QueryPlan::new(slot, prefix, f, bounds(q.from, q.to, q.after.as_ref()))
     }
 }
 
