@@ -52,6 +52,18 @@ pub enum StoreError {
 }
 
 /// Parses a JSON body into `T`, naming the field at fault (`a.b[0].c`).
+/// Like [`parse_json`], but an empty (or all-whitespace) body means the defaults.
+pub fn parse_json_or_default<T: serde::de::DeserializeOwned + Default>(
+    body: &[u8],
+    what: &str,
+) -> Result<T, DomainError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        Ok(T::default())
+    } else {
+        parse_json(body, what)
+    }
+}
+
 pub fn parse_json<T: serde::de::DeserializeOwned>(
     body: &[u8],
     what: &str,

@@ -2,7 +2,7 @@
 //! written a page at a time, so memory does not grow with the report.
 
 use crate::auth::{Caller, Role};
-use crate::error::{parse_json, DomainError};
+use crate::error::{parse_json_or_default, DomainError};
 use crate::ports::ExportFile;
 use crate::record::{ErrorQuery, ResolvedFilter};
 use crate::report::{parse_resolved, parse_time, CsvReport, ReportField};
@@ -40,11 +40,7 @@ impl Service {
         body: &[u8],
     ) -> Result<Exported, DomainError> {
         caller.require(&[Role::Admin, Role::Manager])?;
-        let input: ExportInput = if body.iter().all(u8::is_ascii_whitespace) {
-            ExportInput::default()
-        } else {
-            parse_json(body, "export request")?
-        };
+        let input: ExportInput = parse_json_or_default(body, "export request")?;
         let time = |name: &str, v: &Option<String>| {
             v.as_deref()
                 .map(parse_time)

@@ -3,7 +3,7 @@
 //! in the record's history.
 
 use crate::auth::{Caller, Role};
-use crate::error::{parse_json, DomainError, StoreError};
+use crate::error::{parse_json, parse_json_or_default, DomainError, StoreError};
 use crate::ports::{OutboundRequest, OutboundResult};
 use crate::record::{
     Alert, AlertDelivery, AlertKind, ContactAlertType, DeliveryStatus, ErrorRecord, RecordPatch,
@@ -88,17 +88,6 @@ fn check_note(note: &Option<String>, field: &str) -> Result<(), DomainError> {
             format!("must be at most {MAX_NOTE} characters"),
         )),
         _ => Ok(()),
-    }
-}
-
-fn body_or_default<T: Default + serde::de::DeserializeOwned>(
-    body: &[u8],
-    what: &str,
-) -> Result<T, DomainError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        Ok(T::default())
-    } else {
-        parse_json(body, what)
     }
 }
 
@@ -195,7 +184,7 @@ impl Service {
         body: &[u8],
     ) -> Result<ErrorRecord, DomainError> {
         caller.require(&[Role::Admin, Role::Manager, Role::Vendor])?;
-        let input: ResolveInput = body_or_default(body, "resolve request")?;
+        let input: ResolveInput = parse_json_or_default(body, "resolve request")?;
         check_note(&input.note, "note")?;
         let now = self.clock.now();
         let (record, changed) = self

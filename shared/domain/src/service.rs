@@ -3,7 +3,7 @@
 
 use crate::auth::{format_key, key_id_of, ApiKeyRecord, Caller, KeyHash, Role, VendorId};
 use crate::clock::{Clock, IdSource};
-use crate::error::{parse_json, DomainError, StoreError};
+use crate::error::{parse_json, parse_json_or_default, DomainError, StoreError};
 use crate::event::{Event, EventBody, EventStatus, NewEvent};
 use crate::integration::{ApplicationId, Integration, IntegrationSettings, IntegrationView};
 use crate::oauth;
@@ -552,11 +552,7 @@ impl Service {
         body: &[u8],
     ) -> Result<Enabled, DomainError> {
         caller.require(&[Role::Admin, Role::Manager])?;
-        let input: EnableInput = if body.iter().all(u8::is_ascii_whitespace) {
-            EnableInput::default()
-        } else {
-            parse_json(body, "enable request")?
-        };
+        let input: EnableInput = parse_json_or_default(body, "enable request")?;
         let id = ApplicationId::parse(application_id)
             .map_err(|_| DomainError::NotFound("integration"))?;
         let integration = self
@@ -646,7 +642,7 @@ impl Service {
             })
             .collect();
         let queued = self.queue.enqueue_many(&messages).await?;
-        if queued < messages.len() && queued == 0 {
+        if queued == 0 && !messages.is_empty() {
             return Err(
                 StoreError::Unavailable("the dispatch queue refused every message".into()).into(),
             );
