@@ -360,7 +360,7 @@ fn bounds(
     after: Option<&Position>,
 ) -> Bounds {
     let to = to.map(|t| format!("{:013}", t.timestamp_millis()));
-    let after = after.map(|p| sort_key(p.creation_date.timestamp_millis(), &p.id));
+    let after = after.map(|p| sort_key(p.created_ms, &p.id));
     let upper = match (to, after) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),

@@ -393,7 +393,7 @@ impl EventQuery {
             && self
                 .after
                 .as_ref()
-                .is_none_or(|p| (e.created_at, e.id.as_str()) < (p.creation_date, p.id.as_str()))
+                .is_none_or(|p| crate::record::Position::at(e.created_at, &e.id) < *p)
     }
 }
 
@@ -410,10 +410,9 @@ impl EventPage {
     pub fn from_overfetch(mut items: Vec<Event>, limit: usize) -> Self {
         let next = if items.len() > limit {
             items.truncate(limit);
-            items.last().map(|e| crate::record::Position {
-                creation_date: e.created_at,
-                id: e.id.clone(),
-            })
+            items
+                .last()
+                .map(|e| crate::record::Position::at(e.created_at, &e.id))
         } else {
             None
         };

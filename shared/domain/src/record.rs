@@ -306,18 +306,26 @@ pub enum ResolvedFilter {
 }
 
 /// Where a page ended: the next page starts strictly after it (newest first).
+///
+/// Order is by millisecond, then id: the precision both stores' keys hold. A
+/// finer time here would order two records of one millisecond differently
+/// from the store and drop one of them at a page boundary.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Position {
-    pub creation_date: DateTime<Utc>,
+    pub created_ms: i64,
     pub id: String,
 }
 
 impl Position {
-    pub fn of(r: &ErrorRecord) -> Self {
+    pub fn at(created: DateTime<Utc>, id: &str) -> Self {
         Position {
-            creation_date: r.creation_date,
-            id: r.id.clone(),
+            created_ms: created.timestamp_millis(),
+            id: id.to_owned(),
         }
+    }
+
+    pub fn of(r: &ErrorRecord) -> Self {
+        Position::at(r.creation_date, &r.id)
     }
 }
 

@@ -334,11 +334,7 @@ impl CursorKey {
     }
 
     pub fn seal(&self, scope: &str, position: &Position) -> String {
-        let payload = format!(
-            "{}.{}",
-            position.creation_date.timestamp_millis(),
-            position.id
-        );
+        let payload = format!("{}.{}", position.created_ms, position.id);
         format!(
             "{}.{}",
             URL_SAFE_NO_PAD.encode(&payload),
@@ -365,13 +361,8 @@ impl CursorKey {
             .verify_truncated_left(&tag)
             .map_err(|_| invalid())?;
         let (ms, id) = payload.split_once('.').ok_or_else(invalid)?;
-        let creation_date = ms
-            .parse::<i64>()
-            .ok()
-            .and_then(DateTime::from_timestamp_millis)
-            .ok_or_else(invalid)?;
         Ok(Position {
-            creation_date,
+            created_ms: ms.parse().map_err(|_| invalid())?,
             id: id.to_owned(),
         })
     }
@@ -603,7 +594,7 @@ mod tests {
 
     fn position() -> Position {
         Position {
-            creation_date: DateTime::from_timestamp_millis(1_700_000_000_123).unwrap(),
+            created_ms: 1_700_000_000_123,
             id: "0192.1".into(),
         }
     }

@@ -867,7 +867,7 @@ impl Where {
             self.cmp("created_ms", "<", SqlValue::Integer(to.timestamp_millis()));
         }
         if let Some(after) = after {
-            let ms = self.arg(SqlValue::Integer(after.creation_date.timestamp_millis()));
+            let ms = self.arg(SqlValue::Integer(after.created_ms));
             let id = self.arg(SqlValue::Text(after.id.clone()));
             self.clauses
                 .push(format!("(created_ms, id) < ({ms}, {id})"));
