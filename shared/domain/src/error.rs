@@ -51,7 +51,6 @@ pub enum StoreError {
     Internal(String),
 }
 
-/// Parses a JSON body into `T`, naming the field at fault (`a.b[0].c`).
 /// Like [`parse_json`], but an empty (or all-whitespace) body means the defaults.
 pub fn parse_json_or_default<T: serde::de::DeserializeOwned + Default>(
     body: &[u8],
@@ -64,10 +63,16 @@ pub fn parse_json_or_default<T: serde::de::DeserializeOwned + Default>(
     }
 }
 
+/// Parses a JSON body into `T`, naming the field at fault (`a.b[0].c`).
 pub fn parse_json<T: serde::de::DeserializeOwned>(
     body: &[u8],
     what: &str,
 ) -> Result<T, DomainError> {
+    // A valid body parses once without tracking its path; only a failing one
+    // is parsed again to find the field at fault.
+    if let Ok(value) = serde_json::from_slice(body) {
+        return Ok(value);
+    }
     let de = &mut serde_json::Deserializer::from_slice(body);
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();

@@ -331,8 +331,7 @@ impl Service {
         let now = self.clock.now();
         let event = Event {
             id: self.ids.new_id(),
-            token: base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .encode(self.ids.secret(TOKEN_BYTES)),
+            token: event_token(now, &self.ids.secret(TOKEN_BYTES)),
             application_id: new.application_id,
             vendor_id,
             body: new.body,
@@ -712,9 +711,38 @@ impl From<Event> for EventView {
     }
 }
 
+/// An event's token: its creation time in fixed-width hex, then the secret.
+/// The secret alone makes it unguessable; the time prefix makes new tokens
+/// sort after older ones, so the embedded store's token index grows at its
+/// end instead of rewriting a random page for every event.
+fn event_token(created: chrono::DateTime<chrono::Utc>, secret: &[u8]) -> String {
+    format!(
+        "{:012x}{}",
+        created.timestamp_millis().max(0),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
+    )
+}
+
 fn hex_sha256(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_later_events_token_sorts_after_an_earlier_ones_whatever_their_secrets() {
+        let earlier = chrono::DateTime::from_timestamp_millis(1_790_000_000_000).unwrap();
+        let later = earlier + chrono::Duration::milliseconds(1);
+        let a = event_token(earlier, &[0xff; TOKEN_BYTES]);
+        let b = event_token(later, &[0x00; TOKEN_BYTES]);
+        assert!(a < b, "{a} < {b}");
+        // 12 hex digits of time, then 32 secret bytes as 43 base64url characters.
+        assert_eq!(a.len(), 12 + 43);
+        assert!(a.starts_with("01a0c4506c00"));
+    }
 }

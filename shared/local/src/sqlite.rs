@@ -94,11 +94,14 @@ CREATE INDEX IF NOT EXISTS ie_expiry ON integration_errors(expires_ms);
 /// Writes go to one writer thread, which commits whatever has queued up
 /// together (group commit), each write in its own savepoint so that one
 /// failing write does not undo the others; a write's answer is sent only once
-/// its transaction committed. Point reads run inline on a small pool of
+/// its transaction committed. A third thread checkpoints the WAL (see
+/// [`run_checkpoints`]). Point reads run inline on a small pool of
 /// reader connections (they take microseconds; a thread hop would cost more);
 /// report queries run on the blocking pool.
 #[derive(Clone)]
 pub struct SqliteStore {
+    /// The checkpointer stops when the last clone of the store is dropped.
+    _checkpoints: Arc<std::sync::mpsc::Sender<()>>,
     writer: std::sync::mpsc::Sender<Job>,
     readers: Arc<Readers>,
 }
@@ -190,6 +193,22 @@ fn run_writer(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
     }
 }
 
+/// How often the WAL's new pages are copied back into the database file.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Copies the WAL back into the database file on its own thread and connection.
+/// SQLite would otherwise do it inside a commit, holding every queued write for
+/// the copy and its fsync. PASSIVE never waits for the writer or the readers;
+/// the writer restarts the WAL from its start once a checkpoint has caught up.
+fn run_checkpoints(conn: Connection, until_dropped: std::sync::mpsc::Receiver<()>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    while let Err(RecvTimeoutError::Timeout) = until_dropped.recv_timeout(CHECKPOINT_EVERY) {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "embedded store checkpoint failed; the next one retries");
+        }
+    }
+}
+
 /// Creates the schema, or upgrades an older one, in one transaction.
 fn migrate(c: &Connection) -> Result<(), StoreError> {
     let version: i64 = c
@@ -250,6 +269,9 @@ impl SqliteStore {
             // Savepoint journals stay in memory.
             conn.pragma_update(None, "temp_store", "MEMORY")
                 .map_err(internal)?;
+            // The checkpointer thread (below) does this, off the writer's path.
+            conn.pragma_update(None, "wal_autocheckpoint", 0)
+                .map_err(internal)?;
             conn.set_prepared_statement_cache_capacity(64);
             Ok(conn)
         };
@@ -258,12 +280,19 @@ impl SqliteStore {
         let connections = (0..READERS)
             .map(|_| open().map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
+        let checkpoints = open()?;
         let (sender, receiver) = std::sync::mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || run_writer(writer, receiver))
             .map_err(internal)?;
+        let (alive, until_dropped) = std::sync::mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || run_checkpoints(checkpoints, until_dropped))
+            .map_err(internal)?;
         Ok(SqliteStore {
+            _checkpoints: Arc::new(alive),
             writer: sender,
             readers: Arc::new(Readers {
                 connections,
@@ -272,13 +301,31 @@ impl SqliteStore {
         })
     }
 
+    /// Runs `f` in the writer's current transaction, all of it or none of it.
     async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.write_with(move |conn| in_savepoint(conn, f)).await
+    }
+
+    /// Like [`Self::write`], for an `f` that runs a single statement: SQLite
+    /// undoes a failed statement by itself, so no savepoint (and none of the
+    /// page copies one makes) is needed.
+    async fn write_one_statement<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.write_with(f).await
+    }
+
+    async fn write_with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |conn| {
-            let result = in_savepoint(conn, f);
+            let result = f(conn);
             Box::new(move |commit_failure| {
                 let _ = tx.send(match commit_failure {
                     Some(e) => Err(e.clone()),
@@ -518,7 +565,7 @@ impl EventStore for SqliteStore {
         let idem = idempotency
             .map(|i| Ok::<_, StoreError>((i.scope.clone(), to_json(i)?)))
             .transpose()?;
-        self.write(move |c| {
+        let insert = move |c: &Connection| {
             if let Some((scope, idem_data)) = &idem {
                 let existing: Option<String> = query_row(
                     c,
@@ -563,8 +610,12 @@ impl EventStore for SqliteStore {
                 }
             })?;
             Ok(InsertOutcome::Inserted)
-        })
-        .await
+        };
+        if idempotency.is_some() {
+            self.write(insert).await
+        } else {
+            self.write_one_statement(insert).await
+        }
     }
 
     async fn remove_event(
