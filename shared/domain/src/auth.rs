@@ -71,7 +71,7 @@ pub struct KeyHash(pub String);
 impl KeyHash {
     pub fn of(key: &str) -> Self {
         let digest = Sha256::digest(key.as_bytes());
-        KeyHash(digest.iter().map(|b| format!("{b:02x}")).collect())
+        KeyHash(hex::encode(digest))
     }
 }
 

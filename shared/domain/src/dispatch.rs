@@ -358,12 +358,7 @@ impl Service {
         json_body: Option<Vec<u8>>,
     ) -> Result<OutboundRequest, String> {
         let parsed = url::Url::parse(url).map_err(|e| format!("'{url}' is not a URL: {e}"))?;
-        let nonce: String = self
-            .ids
-            .secret(16)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let nonce = hex::encode(self.ids.secret(16));
         let authorization = oauth::authorization_header(
             method,
             &parsed,

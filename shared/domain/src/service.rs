@@ -346,7 +346,7 @@ impl Service {
         };
         let idempotency = idempotency_key.map(|k| IdempotencyRecord {
             scope: format!("{}:{k}", caller.key_id),
-            body_sha256: hex_sha256(body),
+            body_sha256: hex::encode(Sha256::digest(body)),
             event_id: event.id.clone(),
             token: event.token.clone(),
         });
@@ -721,13 +721,6 @@ fn event_token(created: chrono::DateTime<chrono::Utc>, secret: &[u8]) -> String 
         created.timestamp_millis().max(0),
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
     )
-}
-
-fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use iev_domain::StoreError;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// The schema's version, kept in `PRAGMA user_version`.
@@ -121,7 +122,7 @@ impl Readers {
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let n = self.connections.len();
-        let start = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
         for i in 0..n {
             if let Ok(conn) = self.connections[(start + i) % n].try_lock() {
                 return f(&conn);
@@ -168,8 +169,14 @@ fn query_row<T>(
     c.prepare_cached(sql)?.query_row(p, f)
 }
 
-fn run_writer(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
+fn run_writer(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>, wal_large: Arc<AtomicBool>) {
     while let Ok(first) = jobs.recv() {
+        if wal_large.swap(false, Ordering::Relaxed) {
+            // Outside any transaction, so the only wait is for readers to finish.
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(())) {
+                tracing::warn!(error = %e, "embedded store could not start its WAL over");
+            }
+        }
         let mut batch = vec![first];
         while batch.len() < GROUP {
             match jobs.try_recv() {
@@ -195,16 +202,29 @@ fn run_writer(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
 
 /// How often the WAL's new pages are copied back into the database file.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+/// WAL pages (4 KiB each) past which a checkpoint makes the writer start the WAL over.
+const WAL_RESTART_PAGES: i64 = 4_000;
 
 /// Copies the WAL back into the database file on its own thread and connection.
 /// SQLite would otherwise do it inside a commit, holding every queued write for
-/// the copy and its fsync. PASSIVE never waits for the writer or the readers;
-/// the writer restarts the WAL from its start once a checkpoint has caught up.
-fn run_checkpoints(conn: Connection, until_dropped: std::sync::mpsc::Receiver<()>) {
+/// the copy and its fsync. PASSIVE never waits for the writer or the readers.
+/// But the writer only starts the WAL over once a checkpoint has caught up
+/// with it, which under steady writes never happens, so the file would grow
+/// without end: past `WAL_RESTART_PAGES` this raises `wal_large`, and the
+/// writer, between two transactions, finishes the few pages written since with
+/// a RESTART checkpoint (see `run_writer`).
+fn run_checkpoints(
+    conn: Connection,
+    wal_large: Arc<AtomicBool>,
+    until_dropped: std::sync::mpsc::Receiver<()>,
+) {
     use std::sync::mpsc::RecvTimeoutError;
     while let Err(RecvTimeoutError::Timeout) = until_dropped.recv_timeout(CHECKPOINT_EVERY) {
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "embedded store checkpoint failed; the next one retries");
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1)) {
+            Ok(pages) => wal_large.store(pages > WAL_RESTART_PAGES, Ordering::Relaxed),
+            Err(e) => {
+                tracing::warn!(error = %e, "embedded store checkpoint failed; the next one retries")
+            }
         }
     }
 }
@@ -281,15 +301,17 @@ impl SqliteStore {
             .map(|_| open().map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
         let checkpoints = open()?;
+        let wal_large = Arc::new(AtomicBool::new(false));
         let (sender, receiver) = std::sync::mpsc::channel::<Job>();
+        let flag = wal_large.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run_writer(writer, receiver))
+            .spawn(move || run_writer(writer, receiver, flag))
             .map_err(internal)?;
         let (alive, until_dropped) = std::sync::mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || run_checkpoints(checkpoints, until_dropped))
+            .spawn(move || run_checkpoints(checkpoints, wal_large, until_dropped))
             .map_err(internal)?;
         Ok(SqliteStore {
             _checkpoints: Arc::new(alive),
@@ -560,7 +582,18 @@ impl EventStore for SqliteStore {
         event: &Event,
         idempotency: Option<&IdempotencyRecord>,
     ) -> Result<InsertOutcome, StoreError> {
-        let e = event.clone();
+        // Only the indexed columns travel to the writer beside the JSON, not a clone of the body.
+        let (id, token, app, status) = (
+            event.id.clone(),
+            event.token.clone(),
+            event.application_id.as_str().to_owned(),
+            event.status.as_str(),
+        );
+        let (created_ms, version) = (event.created_at.timestamp_millis(), event.version as i64);
+        let (vendor, kind) = (
+            event.vendor_id.as_str().to_owned(),
+            event.body.kind.as_str(),
+        );
         let data = to_json(event)?;
         let idem = idempotency
             .map(|i| Ok::<_, StoreError>((i.scope.clone(), to_json(i)?)))
@@ -590,21 +623,11 @@ impl EventStore for SqliteStore {
                 "INSERT INTO events(id, token, application_id, status, created_ms, version, data,
                                     vendor_id, event_type)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    e.id,
-                    e.token,
-                    e.application_id.as_str(),
-                    e.status.as_str(),
-                    e.created_at.timestamp_millis(),
-                    e.version as i64,
-                    data,
-                    e.vendor_id.as_str(),
-                    e.body.kind.as_str(),
-                ],
+                params![id, token, app, status, created_ms, version, data, vendor, kind],
             )
             .map_err(|err| {
                 if is_unique_violation(&err) {
-                    StoreError::Conflict(format!("event {} exists", e.id))
+                    StoreError::Conflict(format!("event {id} exists"))
                 } else {
                     internal(err)
                 }

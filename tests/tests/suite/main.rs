@@ -5,5 +5,6 @@ mod api;
 mod aws_path;
 mod contract;
 mod dispatch;
+mod embedded;
 mod export;
 mod report;
