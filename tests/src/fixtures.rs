@@ -62,7 +62,7 @@ pub fn event(id: &str, app_id: &str, vendor_id: &str) -> Event {
     let new = NewEvent::parse(order_json(app_id).to_string().as_bytes()).unwrap();
     Event {
         id: id.to_owned(),
-        token: format!("token-{id}"),
+        token: iev_domain::event::new_token(id, b"fixture secret"),
         application_id: new.application_id,
         vendor_id: vendor(vendor_id),
         body: new.body,

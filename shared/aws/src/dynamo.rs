@@ -5,7 +5,7 @@
 //! | API key        | `KEY#<hash>`       | `KEY`         |
 //! | integration    | `APP#<appId>`      | `INTEGRATION` | (delivery state in `enabled`, `successiveFailures`, `disabledAt`)
 //! | event          | `EVENT#<id>`       | `EVENT`       |
-//! | token lookup   | `TOKEN#<token>`    | `TOKEN`       |
+//! | token lookup   | `TOKEN#<token>`    | `TOKEN`       | (only events from before tokens held their event id)
 //! | idempotency    | `IDEM#<scope>`     | `IDEM`        |
 //! | failure record | `ERR#<id>`         | `ERR`         |
 //! | alert          | `ALERT#<id>`       | `ALERT`       |
@@ -619,15 +619,20 @@ impl EventStore for DynamoStore {
         idempotency: Option<&IdempotencyRecord>,
     ) -> Result<InsertOutcome, StoreError> {
         let event_item = event_item(event)?;
-        let mut token_item = key(format!("TOKEN#{}", event.token), "TOKEN");
-        token_item.insert("eventId".into(), s(event.id.clone()));
-        let mut items = vec![put(&self.table, event_item)?, put(&self.table, token_item)?];
-        if let Some(i) = idempotency {
-            items.push(put(
+        // Tokens carry their event's id (see `event::new_token`): nothing but the
+        // event to write, unless an idempotency record must go in with it.
+        let Some(i) = idempotency else {
+            self.put_new(event_item, &format!("event {}", event.id))
+                .await?;
+            return Ok(InsertOutcome::Inserted);
+        };
+        let items = vec![
+            put(&self.table, event_item)?,
+            put(
                 &self.table,
                 data_item(format!("IDEM#{}", i.scope), "IDEM", i)?,
-            )?);
-        }
+            )?,
+        ];
         let result = self
             .client
             .transact_write_items()
@@ -643,22 +648,17 @@ impl EventStore for DynamoStore {
             err.as_service_error()
         {
             let reasons = c.cancellation_reasons();
-            if let Some(IdempotencyRecord { scope, .. }) =
-                idempotency.filter(|_| failed_condition(reasons, 2))
-            {
+            if failed_condition(reasons, 1) {
                 let previous: IdempotencyRecord = self
-                    .get_item(format!("IDEM#{scope}"), "IDEM")
+                    .get_item(format!("IDEM#{}", i.scope), "IDEM")
                     .await?
                     .ok_or_else(|| {
                         StoreError::Unavailable("idempotency record is being replaced".into())
                     })?;
                 return Ok(InsertOutcome::Replay(previous));
             }
-            if failed_condition(reasons, 0) || failed_condition(reasons, 1) {
-                return Err(StoreError::Conflict(format!(
-                    "event {} or its token exists",
-                    event.id
-                )));
+            if failed_condition(reasons, 0) {
+                return Err(StoreError::Conflict(format!("event {} exists", event.id)));
             }
         }
         Err(sdk_error("TransactWriteItems", err))
@@ -671,6 +671,7 @@ impl EventStore for DynamoStore {
     ) -> Result<(), StoreError> {
         let mut items = vec![
             delete(&self.table, key(format!("EVENT#{}", event.id), "EVENT"))?,
+            // An event from before tokens carried its id has a token item too.
             delete(&self.table, key(format!("TOKEN#{}", event.token), "TOKEN"))?,
         ];
         if let Some(i) = idempotency {

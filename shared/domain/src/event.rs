@@ -500,10 +500,66 @@ fn first_round() -> u32 {
     1
 }
 
+/// An event's token: `<event id>.<secret>`. The secret makes it unguessable;
+/// the id lets a store find the event by its own key, so no store keeps an
+/// index (or, on DynamoDB, an item) of tokens. Ids never hold a '.'.
+pub fn new_token(id: &str, secret: &[u8]) -> String {
+    use base64::Engine;
+    format!(
+        "{id}.{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
+    )
+}
+
+/// The event id a token names, if it is in the form `new_token` makes.
+pub fn token_event_id(token: &str) -> Option<&str> {
+    match token.rsplit_once('.') {
+        Some((id, secret)) if !id.is_empty() && !secret.is_empty() => Some(id),
+        _ => None,
+    }
+}
+
+/// Whether a presented token is the stored one, in time that does not depend
+/// on where they first differ: finding the event by id must not turn into a
+/// way to guess its secret one byte at a time.
+pub fn tokens_match(stored: &str, presented: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    stored.len() == presented.len() && bool::from(stored.as_bytes().ct_eq(presented.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_token_names_its_event_and_matches_only_itself() {
+        let token = new_token("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", &[7; 32]);
+        assert_eq!(
+            token_event_id(&token),
+            Some("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b")
+        );
+        assert!(tokens_match(&token, &token.clone()));
+        let mut forged = token.clone();
+        forged.pop();
+        forged.push('A');
+        assert_ne!(forged, token);
+        assert!(!tokens_match(&token, &forged));
+        assert!(!tokens_match(&token, &token[..token.len() - 1]));
+    }
+
+    #[test]
+    fn a_token_without_an_id_and_a_secret_names_no_event() {
+        for token in [
+            "",
+            "no-dot-at-all",
+            ".secret",
+            "id.",
+            "b2xkLXN0eWxlLXRva2Vu",
+        ] {
+            assert_eq!(token_event_id(token), None, "{token:?}");
+        }
+    }
 
     fn order() -> Value {
         json!({

@@ -90,6 +90,8 @@ pub trait EventStore: Send + Sync {
         error: Option<&ErrorRecord>,
         count: FailureCount,
     ) -> Result<(), StoreError>;
+    /// The event a token of the older kind, without its event's id, was issued
+    /// for (see `event::new_token`). A store holding no such tokens answers None.
     async fn get_event_by_token(&self, token: &str) -> Result<Option<Event>, StoreError>;
     /// Newest first, at most `query.limit` events, without a full scan.
     async fn query_events(&self, query: &EventQuery) -> Result<EventPage, StoreError>;

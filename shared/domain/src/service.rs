@@ -11,7 +11,6 @@ use crate::ports::{
     DispatchMessage, DispatchQueue, IdempotencyRecord, InsertOutcome, Outbound, Store,
 };
 use crate::record::{Category, ErrorQuery, ResolvedFilter};
-use base64::Engine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -329,9 +328,10 @@ impl Service {
             }
         };
         let now = self.clock.now();
+        let id = self.ids.new_id();
         let event = Event {
-            id: self.ids.new_id(),
-            token: event_token(now, &self.ids.secret(TOKEN_BYTES)),
+            token: crate::event::new_token(&id, &self.ids.secret(TOKEN_BYTES)),
+            id,
             application_id: new.application_id,
             vendor_id,
             body: new.body,
@@ -407,10 +407,13 @@ impl Service {
         query: Option<&str>,
         authorization: Option<&str>,
     ) -> Result<(Event, Integration), DomainError> {
-        let event = self
-            .store
-            .get_event_by_token(token)
-            .await?
+        let found = match crate::event::token_event_id(token) {
+            Some(id) => self.store.get_event(id).await?,
+            // Tokens issued before they carried their event's id.
+            None => self.store.get_event_by_token(token).await?,
+        };
+        let event = found
+            .filter(|e| crate::event::tokens_match(&e.token, token))
             .ok_or(DomainError::NotFound("event"))?;
         let integration = self
             .store
@@ -708,34 +711,5 @@ impl From<Event> for EventView {
             attempts: e.attempts,
             event: e.body,
         }
-    }
-}
-
-/// An event's token: its creation time in fixed-width hex, then the secret.
-/// The secret alone makes it unguessable; the time prefix makes new tokens
-/// sort after older ones, so the embedded store's token index grows at its
-/// end instead of rewriting a random page for every event.
-fn event_token(created: chrono::DateTime<chrono::Utc>, secret: &[u8]) -> String {
-    format!(
-        "{:012x}{}",
-        created.timestamp_millis().max(0),
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_later_events_token_sorts_after_an_earlier_ones_whatever_their_secrets() {
-        let earlier = chrono::DateTime::from_timestamp_millis(1_790_000_000_000).unwrap();
-        let later = earlier + chrono::Duration::milliseconds(1);
-        let a = event_token(earlier, &[0xff; TOKEN_BYTES]);
-        let b = event_token(later, &[0x00; TOKEN_BYTES]);
-        assert!(a < b, "{a} < {b}");
-        // 12 hex digits of time, then 32 secret bytes as 43 base64url characters.
-        assert_eq!(a.len(), 12 + 43);
-        assert!(a.starts_with("01a0c4506c00"));
     }
 }

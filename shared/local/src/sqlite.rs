@@ -49,7 +49,9 @@ CREATE TABLE IF NOT EXISTS alerts (
 );
 CREATE TABLE IF NOT EXISTS events (
     id TEXT PRIMARY KEY,
-    token TEXT NOT NULL UNIQUE,
+    -- Tokens name their event's id; stores made before that keep a UNIQUE
+    -- index here for the tokens they issued (see `get_event_by_token`).
+    token TEXT NOT NULL,
     application_id TEXT NOT NULL,
     status TEXT NOT NULL,
     created_ms INTEGER NOT NULL,
@@ -101,6 +103,8 @@ CREATE INDEX IF NOT EXISTS ie_expiry ON integration_errors(expires_ms);
 /// report queries run on the blocking pool.
 #[derive(Clone)]
 pub struct SqliteStore {
+    /// Whether `events.token` is indexed, as in stores made before tokens held their event's id.
+    token_index: bool,
     /// The checkpointer stops when the last clone of the store is dropped.
     _checkpoints: Arc<std::sync::mpsc::Sender<()>>,
     writer: std::sync::mpsc::Sender<Job>,
@@ -297,6 +301,14 @@ impl SqliteStore {
         };
         let writer = open()?;
         migrate(&writer)?;
+        let token_index: bool = writer
+            .query_row(
+                "SELECT EXISTS(SELECT 1 FROM pragma_index_list('events') AS l, \
+                 pragma_index_info(l.name) AS i WHERE l.\"unique\" AND i.name = 'token')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(internal)?;
         let connections = (0..READERS)
             .map(|_| open().map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
@@ -314,6 +326,7 @@ impl SqliteStore {
             .spawn(move || run_checkpoints(checkpoints, wal_large, until_dropped))
             .map_err(internal)?;
         Ok(SqliteStore {
+            token_index,
             _checkpoints: Arc::new(alive),
             writer: sender,
             readers: Arc::new(Readers {
@@ -723,6 +736,11 @@ impl EventStore for SqliteStore {
     }
 
     async fn get_event_by_token(&self, token: &str) -> Result<Option<Event>, StoreError> {
+        // Without the index, the lookup would read the whole table, for tokens
+        // that a store created since cannot hold.
+        if !self.token_index {
+            return Ok(None);
+        }
         self.get_json("SELECT data FROM events WHERE token = ?1", token)
             .await
     }

@@ -111,6 +111,20 @@ async fn a_vendor_fetch_that_is_unsigned_or_signed_with_the_wrong_secret_gets_40
             .status(),
         404
     );
+    // The token names its event; the event's id with another secret is unknown.
+    let token = accepted["token"].as_str().unwrap();
+    let (id, secret) = token.rsplit_once('.').unwrap();
+    assert_eq!(id, accepted["id"].as_str().unwrap());
+    let forged = app.url(&format!(
+        "/api/integration/v1/events/{id}.{}",
+        "A".repeat(secret.len())
+    ));
+    assert_eq!(
+        vendor_fetch(&forged, "widget-key", "widget-secret")
+            .await
+            .status(),
+        404
+    );
 }
 
 #[tokio::test]

@@ -29,3 +29,42 @@ async fn under_writes_without_pause_the_embedded_stores_wal_stays_bounded() {
     assert!(mb > 1.0, "the WAL was in use: {mb:.1} MB");
     assert!(mb < 40.0, "the WAL grew to {mb:.1} MB");
 }
+
+/// The events table as stores made before tokens held their event's id have it.
+const EVENTS_BEFORE_TOKENS_NAMED_EVENTS: &str = "
+CREATE TABLE events (
+    id TEXT PRIMARY KEY,
+    token TEXT NOT NULL UNIQUE,
+    application_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    vendor_id TEXT,
+    event_type TEXT
+);
+PRAGMA user_version = 2;";
+
+#[tokio::test]
+async fn an_older_store_still_finds_the_events_of_the_tokens_it_issued_and_a_new_one_reads_no_table_for_them(
+) {
+    use iev_domain::ports::EventStore;
+    let dir = tempfile::tempdir().unwrap();
+    let older = dir.path().join("older.sqlite3");
+    rusqlite::Connection::open(&older)
+        .unwrap()
+        .execute_batch(EVENTS_BEFORE_TOKENS_NAMED_EVENTS)
+        .unwrap();
+    let mut e = iev_tests::fixtures::event("e-1", "app-1", "v-1");
+    e.token = "b2xkLXN0eWxlLXRva2VuLXdpdGhvdXQtYW4taWQ".into();
+    let store = iev_local::SqliteStore::open(&older).unwrap();
+    store.insert_event(&e, None).await.unwrap();
+    assert_eq!(
+        store.get_event_by_token(&e.token).await.unwrap(),
+        Some(e.clone())
+    );
+
+    let newer = iev_local::SqliteStore::open(&dir.path().join("newer.sqlite3")).unwrap();
+    newer.insert_event(&e, None).await.unwrap();
+    assert_eq!(newer.get_event_by_token(&e.token).await.unwrap(), None);
+}
