@@ -52,7 +52,8 @@ pub struct RandomIds;
 
 impl IdSource for RandomIds {
     /// Time-ordered (UUID v7), so that new records land together at the end of
-    /// each store's primary index instead of on random pages.
+    /// each store's primary index instead of on random pages. (uuid's
+    /// `fast-rng` draws the random bits from `rand`, not a syscall per id.)
     fn new_id(&self) -> String {
         uuid::Uuid::now_v7().to_string()
     }

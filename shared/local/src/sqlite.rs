@@ -144,7 +144,10 @@ fn internal(e: impl std::fmt::Display) -> StoreError {
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
-    serde_json::to_string(v).map_err(internal)
+    // Records run to about a kilobyte; starting there spares the grow-and-copy steps.
+    let mut out = Vec::with_capacity(1024);
+    serde_json::to_writer(&mut out, v).map_err(internal)?;
+    String::from_utf8(out).map_err(internal)
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {

@@ -384,7 +384,7 @@ async fn bench_stores(rows: &mut Vec<Row>) {
         rate: Some(rate),
         p50_ms: ms(&hist, 0.5),
         p99_ms: ms(&hist, 0.99),
-        note: format!("{DYNAMO_WRITES} sequential transactional writes"),
+        note: format!("{DYNAMO_WRITES} sequential event inserts (one conditional PutItem each)"),
     });
 }
 
