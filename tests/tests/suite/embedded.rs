@@ -43,11 +43,12 @@ CREATE TABLE events (
     vendor_id TEXT,
     event_type TEXT
 );
+CREATE INDEX events_pending ON events(created_ms) WHERE status = 'PENDING';
+CREATE INDEX events_newest ON events(created_ms DESC, id DESC);
 PRAGMA user_version = 2;";
 
 #[tokio::test]
-async fn an_older_store_still_finds_the_events_of_the_tokens_it_issued_and_a_new_one_reads_no_table_for_them(
-) {
+async fn an_older_store_is_upgraded_and_still_finds_the_events_of_the_tokens_it_issued() {
     use iev_domain::ports::EventStore;
     let dir = tempfile::tempdir().unwrap();
     let older = dir.path().join("older.sqlite3");
@@ -62,6 +63,25 @@ async fn an_older_store_still_finds_the_events_of_the_tokens_it_issued_and_a_new
     assert_eq!(
         store.get_event_by_token(&e.token).await.unwrap(),
         Some(e.clone())
+    );
+    assert_eq!(store.pending_event_ids().await.unwrap(), vec!["e-1"]);
+    let indexes: Vec<String> = rusqlite::Connection::open(&older)
+        .unwrap()
+        .prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND name LIKE 'events_%'")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(
+        indexes
+            .iter()
+            .any(|i| i.contains("events_newest") && i.contains("status")),
+        "the upgrade gives events_newest the status: {indexes:?}"
+    );
+    assert!(
+        !indexes.iter().any(|i| i.contains("events_pending")),
+        "and drops the index it replaces: {indexes:?}"
     );
 
     let newer = iev_local::SqliteStore::open(&dir.path().join("newer.sqlite3")).unwrap();
