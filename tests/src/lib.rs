@@ -3,6 +3,7 @@
 
 pub mod aws;
 pub mod fixtures;
+pub mod table;
 pub mod vendor;
 
 use iev_domain::ports::Store;

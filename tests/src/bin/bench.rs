@@ -389,33 +389,29 @@ async fn bench_stores(rows: &mut Vec<Row>) {
 }
 
 fn print(rows: &[Row]) {
-    println!();
-    println!(
-        "| {:<44} | {:>10} | {:>8} | {:>8} | {:<84} |",
-        "measurement", "per second", "p50 ms", "p99 ms", "conditions"
+    use iev_tests::table::{figure, Align};
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.what.clone(),
+                figure(r.rate.unwrap_or(f64::NAN), 0),
+                figure(r.p50_ms, 2),
+                figure(r.p99_ms, 2),
+                r.note.clone(),
+            ]
+        })
+        .collect();
+    iev_tests::table::print(
+        &[
+            ("measurement", Align::Left),
+            ("per second", Align::Right),
+            ("p50 ms", Align::Right),
+            ("p99 ms", Align::Right),
+            ("conditions", Align::Left),
+        ],
+        &cells,
     );
-    println!(
-        "|{:-<46}|{:->12}|{:->10}|{:->10}|{:-<86}|",
-        "", "", "", "", ""
-    );
-    for r in rows {
-        let rate = r.rate.map_or("-".into(), |v| format!("{v:.0}"));
-        let cell = |v: f64| {
-            if v.is_nan() {
-                "-".to_owned()
-            } else {
-                format!("{v:.2}")
-            }
-        };
-        println!(
-            "| {:<44} | {:>10} | {:>8} | {:>8} | {:<84} |",
-            r.what,
-            rate,
-            cell(r.p50_ms),
-            cell(r.p99_ms),
-            r.note
-        );
-    }
 }
 
 #[tokio::main]

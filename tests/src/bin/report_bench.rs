@@ -239,28 +239,27 @@ async fn bench_export(
 }
 
 fn print(rows: &[Row]) {
-    println!();
-    println!(
-        "| {:<48} | {:>8} | {:>8} | {:<62} |",
-        "report measurement", "p50 ms", "p99 ms", "conditions"
+    use iev_tests::table::{figure, Align};
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.what.clone(),
+                figure(r.p50_ms, 2),
+                figure(r.p99_ms, 2),
+                r.note.clone(),
+            ]
+        })
+        .collect();
+    iev_tests::table::print(
+        &[
+            ("report measurement", Align::Left),
+            ("p50 ms", Align::Right),
+            ("p99 ms", Align::Right),
+            ("conditions", Align::Left),
+        ],
+        &cells,
     );
-    println!("|{:-<50}|{:->10}|{:->10}|{:-<64}|", "", "", "", "");
-    let cell = |v: f64| {
-        if v.is_nan() {
-            "-".to_owned()
-        } else {
-            format!("{v:.2}")
-        }
-    };
-    for r in rows {
-        println!(
-            "| {:<48} | {:>8} | {:>8} | {:<62} |",
-            r.what,
-            cell(r.p50_ms),
-            cell(r.p99_ms),
-            r.note
-        );
-    }
 }
 
 #[tokio::main]
