@@ -38,7 +38,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 use iev_domain::auth::{ApiKeyRecord, KeyHash, VendorId};
-use iev_domain::event::{Event, EventPage, EventQuery};
+use iev_domain::event::{token_event_id, Event, EventPage, EventQuery};
 use iev_domain::integration::{ApplicationId, Integration};
 use iev_domain::ports::{
     AlertStore, ErrorStore, EventStore, FailureCount, IdempotencyRecord, InsertOutcome,
@@ -669,11 +669,17 @@ impl EventStore for DynamoStore {
         event: &Event,
         idempotency: Option<&IdempotencyRecord>,
     ) -> Result<(), StoreError> {
-        let mut items = vec![
-            delete(&self.table, key(format!("EVENT#{}", event.id), "EVENT"))?,
-            // An event from before tokens carried its id has a token item too.
-            delete(&self.table, key(format!("TOKEN#{}", event.token), "TOKEN"))?,
-        ];
+        let mut items = vec![delete(
+            &self.table,
+            key(format!("EVENT#{}", event.id), "EVENT"),
+        )?];
+        // Only an event from before tokens carried its id has a token item.
+        if token_event_id(&event.token).is_none() {
+            items.push(delete(
+                &self.table,
+                key(format!("TOKEN#{}", event.token), "TOKEN"),
+            )?);
+        }
         if let Some(i) = idempotency {
             items.push(delete(
                 &self.table,

@@ -104,8 +104,9 @@ CREATE INDEX IF NOT EXISTS ie_expiry ON integration_errors(expires_ms);
 /// The embedded store: one SQLite file in WAL mode.
 ///
 /// Writes go to one writer thread, which commits whatever has queued up
-/// together (group commit), each write in its own savepoint so that one
-/// failing write does not undo the others; a write's answer is sent only once
+/// together (group commit), each write of more than one statement in its own
+/// savepoint so that one failing write does not undo the others (a single
+/// statement undoes itself); a write's answer is sent only once
 /// its transaction committed. A third thread checkpoints the WAL (see
 /// [`run_checkpoints`]). Point reads run inline on a small pool of
 /// reader connections (they take microseconds; a thread hop would cost more);
@@ -356,20 +357,14 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        self.write_with(move |conn| in_savepoint(conn, f)).await
+        self.write_one_statement(move |conn| in_savepoint(conn, f))
+            .await
     }
 
     /// Like [`Self::write`], for an `f` that runs a single statement: SQLite
     /// undoes a failed statement by itself, so no savepoint (and none of the
     /// page copies one makes) is needed.
     async fn write_one_statement<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        self.write_with(f).await
-    }
-
-    async fn write_with<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
