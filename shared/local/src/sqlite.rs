@@ -13,7 +13,7 @@ use iev_domain::StoreError;
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 /// The schema's version, kept in `PRAGMA user_version`.
@@ -186,14 +186,13 @@ fn query_row<T>(
     c.prepare_cached(sql)?.query_row(p, f)
 }
 
-fn run_writer(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>, wal_large: Arc<AtomicBool>) {
+fn run_writer(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
+    conn.wal_hook(Some(|_, pages| {
+        WAL_PAGES.set(pages);
+        Ok(())
+    }));
+    let mut last_restart: Option<std::time::Instant> = None;
     while let Ok(first) = jobs.recv() {
-        if wal_large.swap(false, Ordering::Relaxed) {
-            // Outside any transaction, so the only wait is for readers to finish.
-            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(())) {
-                tracing::warn!(error = %e, "embedded store could not start its WAL over");
-            }
-        }
         let mut batch = vec![first];
         while batch.len() < GROUP {
             match jobs.try_recv() {
@@ -214,34 +213,68 @@ fn run_writer(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>, wal_large:
         for reply in replies {
             reply(failure.as_ref());
         }
+        if WAL_PAGES.get() > WAL_RESTART_PAGES
+            && last_restart.is_none_or(|at| at.elapsed() >= RESTART_RETRY)
+        {
+            last_restart = Some(std::time::Instant::now());
+            restart_wal(&conn);
+        }
     }
+}
+
+/// Copies what is left of the WAL into the database file so that the next
+/// commit writes the WAL from its start. It runs after a batch's replies, so
+/// no caller waits for it, and outside any transaction. It does not wait: while
+/// the checkpointer thread is copying, or a reader is still in the WAL, it
+/// answers busy and the writer tries again `RESTART_RETRY` later, so that
+/// neither can stall the writes.
+fn restart_wal(conn: &Connection) {
+    let restarted = conn
+        .busy_timeout(std::time::Duration::ZERO)
+        .and_then(|()| {
+            conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| {
+                r.get::<_, bool>(0)
+            })
+        })
+        .map(|busy| !busy);
+    if let Err(e) = conn.busy_timeout(BUSY_TIMEOUT) {
+        tracing::error!(error = %e, "embedded store could not set its writer's busy timeout");
+    }
+    match restarted {
+        Ok(true) => WAL_PAGES.set(0),
+        Ok(false) => tracing::trace!("embedded store's WAL restart waits for a reader"),
+        Err(e) => tracing::warn!(error = %e, "embedded store could not start its WAL over"),
+    }
+}
+
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// How soon the writer tries again to start the WAL over after it was busy.
+const RESTART_RETRY: std::time::Duration = std::time::Duration::from_millis(5);
+
+thread_local! {
+    /// The WAL's length in pages after the writer thread's last commit.
+    static WAL_PAGES: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
 }
 
 /// How often the WAL's new pages are copied back into the database file.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
-/// WAL pages (4 KiB each) past which a checkpoint makes the writer start the WAL over.
-const WAL_RESTART_PAGES: i64 = 4_000;
+/// WAL pages (4 KiB each) past which the writer starts the WAL over.
+const WAL_RESTART_PAGES: i32 = 4_000;
 
 /// Copies the WAL back into the database file on its own thread and connection.
 /// SQLite would otherwise do it inside a commit, holding every queued write for
 /// the copy and its fsync. PASSIVE never waits for the writer or the readers.
-/// But the writer only starts the WAL over once a checkpoint has caught up
-/// with it, which under steady writes never happens, so the file would grow
-/// without end: past `WAL_RESTART_PAGES` this raises `wal_large`, and the
-/// writer, between two transactions, finishes the few pages written since with
-/// a RESTART checkpoint (see `run_writer`).
-fn run_checkpoints(
-    conn: Connection,
-    wal_large: Arc<AtomicBool>,
-    until_dropped: std::sync::mpsc::Receiver<()>,
-) {
+/// But a WAL is only started over once a checkpoint has caught up with the
+/// writer, which under steady writes never happens, so the file would grow
+/// without end: past `WAL_RESTART_PAGES` the writer itself, between two
+/// transactions, finishes what this has not yet copied with a RESTART
+/// checkpoint (see `run_writer`), which bounds the file however late this
+/// thread is scheduled.
+fn run_checkpoints(conn: Connection, until_dropped: std::sync::mpsc::Receiver<()>) {
     use std::sync::mpsc::RecvTimeoutError;
     while let Err(RecvTimeoutError::Timeout) = until_dropped.recv_timeout(CHECKPOINT_EVERY) {
-        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(1)) {
-            Ok(pages) => wal_large.store(pages > WAL_RESTART_PAGES, Ordering::Relaxed),
-            Err(e) => {
-                tracing::warn!(error = %e, "embedded store checkpoint failed; the next one retries")
-            }
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "embedded store checkpoint failed; the next one retries")
         }
     }
 }
@@ -304,8 +337,7 @@ impl SqliteStore {
             // lose the last transactions, which is the local runner's trade-off.
             conn.pragma_update(None, "synchronous", "NORMAL")
                 .map_err(internal)?;
-            conn.busy_timeout(std::time::Duration::from_secs(5))
-                .map_err(internal)?;
+            conn.busy_timeout(BUSY_TIMEOUT).map_err(internal)?;
             // Savepoint journals stay in memory.
             conn.pragma_update(None, "temp_store", "MEMORY")
                 .map_err(internal)?;
@@ -329,17 +361,15 @@ impl SqliteStore {
             .map(|_| open().map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
         let checkpoints = open()?;
-        let wal_large = Arc::new(AtomicBool::new(false));
         let (sender, receiver) = std::sync::mpsc::channel::<Job>();
-        let flag = wal_large.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run_writer(writer, receiver, flag))
+            .spawn(move || run_writer(writer, receiver))
             .map_err(internal)?;
         let (alive, until_dropped) = std::sync::mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || run_checkpoints(checkpoints, wal_large, until_dropped))
+            .spawn(move || run_checkpoints(checkpoints, until_dropped))
             .map_err(internal)?;
         Ok(SqliteStore {
             token_index,

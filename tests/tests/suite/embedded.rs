@@ -4,8 +4,8 @@ use futures::StreamExt;
 use iev_domain::ports::ErrorStore;
 use iev_tests::fixtures::error_record;
 
-/// The writer never idles here, so without the checkpointer making it start
-/// the WAL over, every page written would stay in the file: about 80 MB.
+/// The writer never idles here, so unless it starts the WAL over itself,
+/// every page written would stay in the file: about 80 MB.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_writes_without_pause_the_embedded_stores_wal_stays_bounded() {
     let dir = tempfile::tempdir().unwrap();
@@ -27,7 +27,9 @@ async fn under_writes_without_pause_the_embedded_stores_wal_stays_bounded() {
     }
     let mb = largest as f64 / 1e6;
     assert!(mb > 1.0, "the WAL was in use: {mb:.1} MB");
-    assert!(mb < 40.0, "the WAL grew to {mb:.1} MB");
+    // The writer starts it over past 4,000 pages (16.4 MB with frame headers),
+    // after at most one batch more; the rest is room for a late checkpointer.
+    assert!(mb < 30.0, "the WAL grew to {mb:.1} MB");
 }
 
 /// The events table as stores made before tokens held their event's id have it.
