@@ -159,14 +159,42 @@ async fn prepare(base: &str, notify: &str) -> String {
     key["key"].as_str().unwrap().to_owned()
 }
 
-/// Ingestion alone (delivery off) through a fresh runner: one run's rate and latencies.
-async fn load_local_runner() -> (f64, Histogram<u64>) {
+/// One measured load of a server process.
+struct Run {
+    rate: f64,
+    hist: Histogram<u64>,
+    /// The server's CPU time (user and system, all threads) per request. On
+    /// this shared machine it moves far less from run to run than the rate.
+    cpu_us: f64,
+}
+
+/// CPU time the process `pid` has used so far, all threads.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = procfs::process::Process::new(pid as i32)
+        .and_then(|p| p.stat())
+        .expect("the server's /proc stat");
+    Duration::from_secs_f64((stat.utime + stat.stime) as f64 / procfs::ticks_per_second() as f64)
+}
+
+/// The measured load of `url` after a warm-up, with `server`'s CPU time over it.
+async fn measure(server: &Guard, url: &str, key: &str) -> Run {
+    load(url, key, &order_json("app-1"), WARMUP).await;
+    let before = cpu_time(server.0.id());
+    let (rate, hist) = load(url, key, &order_json("app-1"), REQUESTS).await;
+    let used = cpu_time(server.0.id()) - before;
+    Run {
+        rate,
+        hist,
+        cpu_us: used.as_secs_f64() * 1e6 / REQUESTS as f64,
+    }
+}
+
+/// Ingestion alone (delivery off) through a fresh runner: one run.
+async fn load_local_runner() -> Run {
     let dir = tempfile::tempdir().unwrap();
-    let (_runner, base) = start_runner(dir.path(), 0).await;
+    let (runner, base) = start_runner(dir.path(), 0).await;
     let key = prepare(&base, "http://127.0.0.1:9/?e={eventUrl}").await;
-    let url = format!("{base}/v1/events");
-    load(&url, &key, &order_json("app-1"), WARMUP).await;
-    load(&url, &key, &order_json("app-1"), REQUESTS).await
+    measure(&runner, &format!("{base}/v1/events"), &key).await
 }
 
 /// A vendor stub in this process that answers success at once and counts calls.
@@ -302,7 +330,7 @@ async fn bench_end_to_end(rows: &mut Vec<Row>) {
 }
 
 /// The same load against the bare handler, in its own process: one run.
-async fn load_ceiling() -> (f64, Histogram<u64>) {
+async fn load_ceiling() -> Run {
     let mut child = Command::new(binary("bare-ceiling"))
         .stdout(Stdio::piped())
         .spawn()
@@ -313,10 +341,8 @@ async fn load_ceiling() -> (f64, Histogram<u64>) {
         &mut line,
     )
     .unwrap();
-    let _ceiling = Guard(child);
-    let url = format!("http://{}/v1/events", line.trim());
-    load(&url, "none", &order_json("app-1"), WARMUP).await;
-    load(&url, "none", &order_json("app-1"), REQUESTS).await
+    let ceiling = Guard(child);
+    measure(&ceiling, &format!("http://{}/v1/events", line.trim()), "none").await
 }
 
 /// Runs of this size swing by a tenth from one to the next on a shared
@@ -336,17 +362,19 @@ async fn bench_ingest(rows: &mut Vec<Row>) {
             "requests; parses JSON, answers 202",
         ),
     ] {
-        runs.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let rates: Vec<String> = runs.iter().map(|r| format!("{:.0}", r.0)).collect();
-        let (rate, hist) = &runs[runs.len() / 2];
+        runs.sort_by(|a, b| a.rate.total_cmp(&b.rate));
+        let rates: Vec<String> = runs.iter().map(|r| format!("{:.0}", r.rate)).collect();
+        let run = &runs[runs.len() / 2];
         rows.push(Row {
             what: what.into(),
-            rate: Some(*rate),
-            p50_ms: ms(hist, 0.5),
-            p99_ms: ms(hist, 0.99),
+            rate: Some(run.rate),
+            p50_ms: ms(&run.hist, 0.5),
+            p99_ms: ms(&run.hist, 0.99),
             note: format!(
-                "median of {ROUNDS} runs ({}/s) of {REQUESTS} {note}, {CONNECTIONS} connections",
-                rates.join(", ")
+                "median of {ROUNDS} runs ({}/s) of {REQUESTS} {note}, {CONNECTIONS} connections; \
+                 server CPU {:.1} µs each",
+                rates.join(", "),
+                run.cpu_us
             ),
         });
     }
