@@ -342,7 +342,12 @@ async fn load_ceiling() -> Run {
     )
     .unwrap();
     let ceiling = Guard(child);
-    measure(&ceiling, &format!("http://{}/v1/events", line.trim()), "none").await
+    measure(
+        &ceiling,
+        &format!("http://{}/v1/events", line.trim()),
+        "none",
+    )
+    .await
 }
 
 /// Runs of this size swing by a tenth from one to the next on a shared

@@ -32,7 +32,8 @@ async fn under_writes_without_pause_the_embedded_stores_wal_stays_bounded() {
     assert!(mb < 30.0, "the WAL grew to {mb:.1} MB");
 }
 
-/// The events table as stores made before tokens held their event's id have it.
+/// The events table as stores made before tokens held their event's id have
+/// it, and one of the report's indexes as it was until schema 4.
 const EVENTS_BEFORE_TOKENS_NAMED_EVENTS: &str = "
 CREATE TABLE events (
     id TEXT PRIMARY KEY,
@@ -47,6 +48,22 @@ CREATE TABLE events (
 );
 CREATE INDEX events_pending ON events(created_ms) WHERE status = 'PENDING';
 CREATE INDEX events_newest ON events(created_ms DESC, id DESC);
+CREATE TABLE integration_errors (
+    id TEXT PRIMARY KEY,
+    created_ms INTEGER NOT NULL,
+    application_id TEXT NOT NULL,
+    vendor_id TEXT NOT NULL,
+    event_type TEXT,
+    error_code TEXT NOT NULL,
+    category TEXT NOT NULL,
+    company_id TEXT,
+    user_email TEXT,
+    resolved INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    expires_ms INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX ie_app ON integration_errors(application_id, resolved, created_ms DESC, id DESC);
 PRAGMA user_version = 2;";
 
 #[tokio::test]
@@ -69,7 +86,7 @@ async fn an_older_store_is_upgraded_and_still_finds_the_events_of_the_tokens_it_
     assert_eq!(store.pending_event_ids().await.unwrap(), vec!["e-1"]);
     let indexes: Vec<String> = rusqlite::Connection::open(&older)
         .unwrap()
-        .prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND name LIKE 'events_%'")
+        .prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
         .unwrap()
         .query_map([], |r| r.get(0))
         .unwrap()
@@ -84,6 +101,10 @@ async fn an_older_store_is_upgraded_and_still_finds_the_events_of_the_tokens_it_
     assert!(
         !indexes.iter().any(|i| i.contains("events_pending")),
         "and drops the index it replaces: {indexes:?}"
+    );
+    assert!(
+        !indexes.iter().any(|i| i.contains("DESC")),
+        "every index is made again in ascending order: {indexes:?}"
     );
 
     let newer = iev_local::SqliteStore::open(&dir.path().join("newer.sqlite3")).unwrap();
