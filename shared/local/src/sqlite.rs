@@ -36,7 +36,8 @@ DROP INDEX IF EXISTS events_newest;
 "#;
 
 /// Version 3 kept its indexes in descending order (below, why no longer);
-/// these are made again by [`SCHEMA`].
+/// these are made again by [`SCHEMA`], but for the events' index by vendor,
+/// which `vendor_applications` replaces ([`FILL_VENDOR_APPLICATIONS`]).
 const MIGRATE_FROM_3: &str = r#"
 DROP INDEX IF EXISTS events_newest;
 DROP INDEX IF EXISTS events_app;
@@ -47,6 +48,12 @@ DROP INDEX IF EXISTS ie_app;
 DROP INDEX IF EXISTS ie_vendor;
 DROP INDEX IF EXISTS ie_code;
 DROP INDEX IF EXISTS ie_type;
+"#;
+
+/// Run after [`SCHEMA`] on a store older than version 4.
+const FILL_VENDOR_APPLICATIONS: &str = r#"
+INSERT OR IGNORE INTO vendor_applications(vendor_id, application_id)
+SELECT DISTINCT vendor_id, application_id FROM events WHERE vendor_id IS NOT NULL;
 "#;
 
 /// Indexes are in ascending order though every listing reads newest first
@@ -90,7 +97,19 @@ CREATE TABLE IF NOT EXISTS events (
 -- the status) instead of keeping an index of its own.
 CREATE INDEX IF NOT EXISTS events_newest ON events(created_ms, id, status);
 CREATE INDEX IF NOT EXISTS events_app ON events(application_id, created_ms, id);
-CREATE INDEX IF NOT EXISTS events_vendor ON events(vendor_id, created_ms, id);
+-- Every vendor an application's events were stored under. A vendor's events
+-- log reads its applications' parts of events_app (see `vendor_events`): an
+-- index by vendor would cost every commit its pages, this table only a lookup.
+CREATE TABLE IF NOT EXISTS vendor_applications (
+    vendor_id TEXT NOT NULL,
+    application_id TEXT NOT NULL,
+    PRIMARY KEY (vendor_id, application_id)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS events_vendor_application AFTER INSERT ON events
+WHEN NEW.vendor_id IS NOT NULL BEGIN
+    INSERT OR IGNORE INTO vendor_applications(vendor_id, application_id)
+    VALUES (NEW.vendor_id, NEW.application_id);
+END;
 CREATE TABLE IF NOT EXISTS idempotency (
     scope TEXT PRIMARY KEY,
     data TEXT NOT NULL
@@ -332,6 +351,9 @@ fn migrate(c: &Connection) -> Result<(), StoreError> {
         );
     }
     script.push_str(SCHEMA);
+    if version < 4 && events_exist {
+        script.push_str(FILL_VENDOR_APPLICATIONS);
+    }
     script.push_str(&format!("PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"));
     c.execute_batch(&script).map_err(|e| {
         let _ = c.execute_batch("ROLLBACK");
@@ -815,8 +837,50 @@ impl EventStore for SqliteStore {
     }
 
     async fn query_events(&self, query: &EventQuery) -> Result<EventPage, StoreError> {
-        let items = self.query_json(event_query_sql(query)).await?;
+        let items = match (&query.vendor, &query.application_id) {
+            (Some(vendor), None) => self.vendor_events(vendor.as_str(), query).await?,
+            _ => self.query_json(event_query_sql(query, None)).await?,
+        };
         Ok(EventPage::from_overfetch(items, query.limit))
+    }
+}
+
+impl SqliteStore {
+    /// A vendor's events log, with no index by vendor: the page of each
+    /// application the vendor's events were stored under, merged newest first.
+    async fn vendor_events(
+        &self,
+        vendor: &str,
+        query: &EventQuery,
+    ) -> Result<Vec<Event>, StoreError> {
+        let limit = query.limit;
+        let (vendor, query) = (vendor.to_owned(), query.clone());
+        let mut rows: Vec<(i64, String, String)> = self
+            .query(move |c| {
+                let apps: Vec<String> = c
+                    .prepare_cached(
+                        "SELECT application_id FROM vendor_applications WHERE vendor_id = ?1",
+                    )
+                    .and_then(|mut s| s.query_map([&vendor], |r| r.get(0))?.collect())
+                    .map_err(internal)?;
+                let mut rows = Vec::new();
+                for app in &apps {
+                    let (sql, args) = event_query_sql(&query, Some(app));
+                    let mut stmt = c.prepare_cached(&sql).map_err(internal)?;
+                    let page = stmt
+                        .query_map(rusqlite::params_from_iter(args), |r| {
+                            Ok((r.get(1)?, r.get(2)?, r.get(0)?))
+                        })
+                        .and_then(|page| page.collect::<Result<Vec<_>, _>>())
+                        .map_err(internal)?;
+                    rows.extend(page);
+                }
+                Ok(rows)
+            })
+            .await?;
+        rows.sort_unstable_by(|a, b| (b.0, &b.1).cmp(&(a.0, &a.1)));
+        rows.truncate(limit + 1);
+        rows.iter().map(|(_, _, data)| from_json(data)).collect()
     }
 }
 
@@ -1084,15 +1148,20 @@ fn error_query_sql(q: &ErrorQuery) -> (String, Vec<SqlValue>) {
     w.page("SELECT data FROM integration_errors", q.limit)
 }
 
-fn event_query_sql(q: &EventQuery) -> (String, Vec<SqlValue>) {
+/// The page `q` asks for, or, given `application`, that application's part
+/// of it, whose rows also hold each event's position (see `vendor_events`).
+fn event_query_sql(q: &EventQuery, application: Option<&str>) -> (String, Vec<SqlValue>) {
     let mut w = Where::default();
     w.eq("vendor_id", q.vendor.as_ref().map(|v| v.as_str()));
     w.eq(
         "application_id",
-        q.application_id.as_ref().map(|a| a.as_str()),
+        application.or(q.application_id.as_ref().map(|a| a.as_str())),
     );
     w.eq("status", q.status.map(|s| s.as_str()));
     w.eq("event_type", q.event_type.map(|t| t.as_str()));
     w.window(q.from, q.to, q.after.as_ref());
-    w.page("SELECT data FROM events", q.limit)
+    match application {
+        None => w.page("SELECT data FROM events", q.limit),
+        Some(_) => w.page("SELECT data, created_ms, id FROM events", q.limit),
+    }
 }

@@ -480,6 +480,8 @@ fn event_dataset() -> Vec<Event> {
     (0..40)
         .map(|i| {
             let (a, v) = apps[i % 3];
+            // app-c moved from v-1 to v-2: its first events stay v-1's.
+            let v = if a == "app-c" && i < 12 { "v-1" } else { v };
             let mut e = event(&format!("e-{i:03}"), a, v);
             // Pairs of events share a millisecond, so ties are broken by id.
             // Within one, the sub-millisecond times run against the ids' order.
@@ -507,6 +509,15 @@ async fn event_log(store: &impl Store) {
         base.clone(),
         EventQuery {
             application_id: Some(app("app-b")),
+            ..base.clone()
+        },
+        EventQuery {
+            vendor: Some(vendor("v-1")),
+            ..base.clone()
+        },
+        EventQuery {
+            vendor: Some(vendor("v-2")),
+            limit: 4,
             ..base.clone()
         },
         EventQuery {

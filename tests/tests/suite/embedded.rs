@@ -67,17 +67,33 @@ CREATE INDEX ie_app ON integration_errors(application_id, resolved, created_ms D
 PRAGMA user_version = 2;";
 
 #[tokio::test]
-async fn an_older_store_is_upgraded_and_still_finds_the_events_of_the_tokens_it_issued() {
+async fn an_older_store_is_upgraded_and_still_finds_its_events_by_token_and_by_vendor() {
     use iev_domain::ports::EventStore;
     let dir = tempfile::tempdir().unwrap();
     let older = dir.path().join("older.sqlite3");
-    rusqlite::Connection::open(&older)
-        .unwrap()
-        .execute_batch(EVENTS_BEFORE_TOKENS_NAMED_EVENTS)
-        .unwrap();
+    let before = iev_tests::fixtures::event("e-0", "app-0", "v-0");
+    let c = rusqlite::Connection::open(&older).unwrap();
+    c.execute_batch(EVENTS_BEFORE_TOKENS_NAMED_EVENTS).unwrap();
+    c.execute(
+        "INSERT INTO events VALUES ('e-0', 'b2xk', 'app-0', 'COMPLETE', 0, 1, ?1, 'v-0', NULL)",
+        [serde_json::to_string(&before).unwrap()],
+    )
+    .unwrap();
+    drop(c);
     let mut e = iev_tests::fixtures::event("e-1", "app-1", "v-1");
     e.token = "b2xkLXN0eWxlLXRva2VuLXdpdGhvdXQtYW4taWQ".into();
     let store = iev_local::SqliteStore::open(&older).unwrap();
+    let vendor_log = iev_domain::event::EventQuery {
+        vendor: Some(iev_tests::fixtures::vendor("v-0")),
+        limit: 10,
+        ..Default::default()
+    };
+    let listed = store.query_events(&vendor_log).await.unwrap().items;
+    assert_eq!(
+        listed,
+        vec![before],
+        "an event stored before the upgrade stays in its vendor's log"
+    );
     store.insert_event(&e, None).await.unwrap();
     assert_eq!(
         store.get_event_by_token(&e.token).await.unwrap(),
