@@ -32,6 +32,48 @@ async fn under_writes_without_pause_the_embedded_stores_wal_stays_bounded() {
     assert!(mb < 30.0, "the WAL grew to {mb:.1} MB");
 }
 
+/// While a reader keeps its snapshot the WAL cannot be started over; the
+/// writer must keep committing rather than wait for it. A writer that waited
+/// out its busy timeout at each try would take minutes here, not seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_keeps_its_snapshot_does_not_hold_up_the_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite3");
+    let store = iev_local::SqliteStore::open(&path).unwrap();
+    let reader = rusqlite::Connection::open(&path).unwrap();
+    reader.execute_batch("BEGIN").unwrap();
+    let seen: i64 = reader
+        .query_row("SELECT count(*) FROM integration_errors", [], |r| r.get(0))
+        .unwrap();
+    let message = "x".repeat(4_000);
+    let started = std::time::Instant::now();
+    // About 12,000 WAL pages: the writer tries to start the WAL over past 4,000.
+    futures::stream::iter(0..6_000)
+        .map(|i| {
+            let mut r = error_record(&format!("r-{i:06}"), i, "app-1", "v-1");
+            r.message = message.clone();
+            let store = &store;
+            async move { store.insert_error(&r).await.unwrap() }
+        })
+        .buffer_unordered(64)
+        .collect::<Vec<_>>()
+        .await;
+    let took = started.elapsed();
+    let still: i64 = reader
+        .query_row("SELECT count(*) FROM integration_errors", [], |r| r.get(0))
+        .unwrap();
+    reader.execute_batch("COMMIT").unwrap();
+    assert_eq!(
+        (seen, still),
+        (0, 0),
+        "the reader kept its snapshot throughout"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(60),
+        "6,000 writes took {took:?} behind a reader"
+    );
+}
+
 /// The events table as stores made before tokens held their event's id have
 /// it, and one of the report's indexes as it was until schema 4.
 const EVENTS_BEFORE_TOKENS_NAMED_EVENTS: &str = "
