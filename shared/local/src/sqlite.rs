@@ -28,11 +28,11 @@ UPDATE events SET vendor_id = json_extract(data, '$.vendorId'),
                   event_type = json_extract(data, '$.body.type');
 "#;
 
-/// Version 2 found pending events through an index of their own; version 3
-/// reads them from `events_newest`, which now holds the status (see [`SCHEMA`]).
+/// Version 2 found pending events through an index of their own; since
+/// version 3 they are read from `events_newest`, which holds the status (see
+/// [`SCHEMA`]; [`MIGRATE_FROM_3`] makes it again).
 const MIGRATE_FROM_2: &str = r#"
 DROP INDEX IF EXISTS events_pending;
-DROP INDEX IF EXISTS events_newest;
 "#;
 
 /// Version 3 kept its indexes in descending order (below, why no longer);
@@ -221,6 +221,18 @@ fn query_row<T>(
     f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
 ) -> rusqlite::Result<T> {
     c.prepare_cached(sql)?.query_row(p, f)
+}
+
+/// Every row `sql` selects, each made by `f`.
+fn select<T>(
+    c: &Connection,
+    sql: &str,
+    p: impl rusqlite::Params,
+    f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, StoreError> {
+    c.prepare_cached(sql)
+        .and_then(|mut stmt| stmt.query_map(p, f)?.collect())
+        .map_err(internal)
 }
 
 fn run_writer(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
@@ -506,15 +518,7 @@ impl SqliteStore {
         (sql, args): (String, Vec<SqlValue>),
     ) -> Result<Vec<T>, StoreError> {
         let rows: Vec<String> = self
-            .query(move |c| {
-                let mut stmt = c.prepare_cached(&sql).map_err(internal)?;
-                let rows = stmt
-                    .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(0))
-                    .map_err(internal)?
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(internal)?;
-                Ok(rows)
-            })
+            .query(move |c| select(c, &sql, rusqlite::params_from_iter(args), |r| r.get(0)))
             .await?;
         rows.iter().map(|d| from_json(d)).collect()
     }
@@ -524,15 +528,12 @@ impl SqliteStore {
     /// `events_newest` index, never the rows (about 50 bytes an event).
     pub async fn pending_event_ids(&self) -> Result<Vec<String>, StoreError> {
         self.query(|c| {
-            let mut stmt = c
-                .prepare("SELECT id FROM events WHERE status = 'PENDING' ORDER BY created_ms")
-                .map_err(internal)?;
-            let ids = stmt
-                .query_map([], |r| r.get::<_, String>(0))
-                .map_err(internal)?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(internal)?;
-            Ok(ids)
+            select(
+                c,
+                "SELECT id FROM events WHERE status = 'PENDING' ORDER BY created_ms",
+                [],
+                |r| r.get(0),
+            )
         })
         .await
     }
@@ -857,23 +858,18 @@ impl SqliteStore {
         let (vendor, query) = (vendor.to_owned(), query.clone());
         let mut rows: Vec<(i64, String, String)> = self
             .query(move |c| {
-                let apps: Vec<String> = c
-                    .prepare_cached(
-                        "SELECT application_id FROM vendor_applications WHERE vendor_id = ?1",
-                    )
-                    .and_then(|mut s| s.query_map([&vendor], |r| r.get(0))?.collect())
-                    .map_err(internal)?;
+                let apps: Vec<String> = select(
+                    c,
+                    "SELECT application_id FROM vendor_applications WHERE vendor_id = ?1",
+                    [&vendor],
+                    |r| r.get(0),
+                )?;
                 let mut rows = Vec::new();
                 for app in &apps {
                     let (sql, args) = event_query_sql(&query, Some(app));
-                    let mut stmt = c.prepare_cached(&sql).map_err(internal)?;
-                    let page = stmt
-                        .query_map(rusqlite::params_from_iter(args), |r| {
-                            Ok((r.get(1)?, r.get(2)?, r.get(0)?))
-                        })
-                        .and_then(|page| page.collect::<Result<Vec<_>, _>>())
-                        .map_err(internal)?;
-                    rows.extend(page);
+                    rows.extend(select(c, &sql, rusqlite::params_from_iter(args), |r| {
+                        Ok((r.get(1)?, r.get(2)?, r.get(0)?))
+                    })?);
                 }
                 Ok(rows)
             })
@@ -1005,15 +1001,9 @@ impl ErrorStore for SqliteStore {
         );
         let rows: Vec<(String, String, i64)> = self
             .query(move |c| {
-                let mut stmt = c.prepare_cached(&sql).map_err(internal)?;
-                let rows = stmt
-                    .query_map(rusqlite::params_from_iter(w.args), |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                    })
-                    .map_err(internal)?
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(internal)?;
-                Ok(rows)
+                select(c, &sql, rusqlite::params_from_iter(w.args), |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })
             })
             .await?;
         rows.into_iter()

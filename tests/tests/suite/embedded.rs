@@ -4,6 +4,19 @@ use futures::StreamExt;
 use iev_domain::ports::ErrorStore;
 use iev_tests::fixtures::error_record;
 
+/// `n` failure records of about 4 KB, 64 writes at a time, each stream item
+/// one write done: about two WAL pages a record.
+fn large_writes(store: &iev_local::SqliteStore, n: i64) -> impl futures::Stream<Item = ()> + '_ {
+    let message = "x".repeat(4_000);
+    futures::stream::iter(0..n)
+        .map(move |i| {
+            let mut r = error_record(&format!("r-{i:06}"), i, "app-1", "v-1");
+            r.message = message.clone();
+            async move { store.insert_error(&r).await.unwrap() }
+        })
+        .buffer_unordered(64)
+}
+
 /// The writer never idles here, so unless it starts the WAL over itself,
 /// every page written would stay in the file: about 80 MB.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -12,16 +25,8 @@ async fn under_writes_without_pause_the_embedded_stores_wal_stays_bounded() {
     let path = dir.path().join("store.sqlite3");
     let store = iev_local::SqliteStore::open(&path).unwrap();
     let wal = dir.path().join("store.sqlite3-wal");
-    let message = "x".repeat(4_000);
     let mut largest = 0;
-    let mut written = futures::stream::iter(0..10_000)
-        .map(|i| {
-            let mut r = error_record(&format!("r-{i:06}"), i, "app-1", "v-1");
-            r.message = message.clone();
-            let store = &store;
-            async move { store.insert_error(&r).await.unwrap() }
-        })
-        .buffer_unordered(64);
+    let mut written = std::pin::pin!(large_writes(&store, 10_000));
     while written.next().await.is_some() {
         largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
     }
@@ -45,19 +50,9 @@ async fn a_reader_that_keeps_its_snapshot_does_not_hold_up_the_writes() {
     let seen: i64 = reader
         .query_row("SELECT count(*) FROM integration_errors", [], |r| r.get(0))
         .unwrap();
-    let message = "x".repeat(4_000);
     let started = std::time::Instant::now();
     // About 12,000 WAL pages: the writer tries to start the WAL over past 4,000.
-    futures::stream::iter(0..6_000)
-        .map(|i| {
-            let mut r = error_record(&format!("r-{i:06}"), i, "app-1", "v-1");
-            r.message = message.clone();
-            let store = &store;
-            async move { store.insert_error(&r).await.unwrap() }
-        })
-        .buffer_unordered(64)
-        .collect::<Vec<_>>()
-        .await;
+    large_writes(&store, 6_000).collect::<Vec<_>>().await;
     let took = started.elapsed();
     let still: i64 = reader
         .query_row("SELECT count(*) FROM integration_errors", [], |r| r.get(0))
