@@ -9,6 +9,7 @@ use iev_domain::dispatch::DispatchOutcome;
 use iev_domain::ports::DispatchMessage;
 use iev_domain::service::Service;
 use lambda_runtime::LambdaEvent;
+use tracing::Instrument;
 
 pub async fn handle(
     service: &Service,
@@ -42,7 +43,12 @@ async fn process(service: &Service, queue: &SqsQueue, message: &SqsMessage) -> b
         tracing::error!(message_id = ?message.message_id, "unreadable dispatch message");
         return false;
     };
-    match service.handle_message(&parsed).await {
+    let span = tracing::info_span!(
+        "delivery",
+        event_id = %parsed.event_id,
+        application_id = tracing::field::Empty
+    );
+    match service.handle_message(&parsed).instrument(span).await {
         Ok(DispatchOutcome::Done) => true,
         Ok(DispatchOutcome::RetryAfter(delay)) => {
             if let Some(receipt) = &message.receipt_handle {

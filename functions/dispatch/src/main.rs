@@ -1,10 +1,13 @@
+use iev_aws::config::Assembly;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
+/// Calls vendors and postpones retries on its own queue; authenticates nobody.
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let service = iev_aws::config::service_from_env().await?;
-    let queue = iev_aws::config::dispatch_queue_from_env().await?;
+    iev_aws::logging::init();
+    let parts = Assembly::from_env("dispatch").await?;
+    let queue = parts.queue()?;
+    let service = parts.with_queue(queue.clone()).with_outbound()?.build();
     run(service_fn(|event: LambdaEvent<_>| {
         iev_dispatch::handle(&service, &queue, event)
     }))

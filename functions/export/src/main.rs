@@ -1,9 +1,11 @@
+use iev_aws::config::Assembly;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
+/// The scheduled export: the store and the export bucket.
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let service = iev_aws::config::service_from_env().await?;
+    iev_aws::logging::init();
+    let service = Assembly::from_env("export").await?.with_exports()?.build();
     run(service_fn(|event: LambdaEvent<_>| {
         iev_export::handle_schedule(&service, event)
     }))

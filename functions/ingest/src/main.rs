@@ -1,7 +1,18 @@
+use iev_aws::config::{Assembly, Secret};
+
+/// Ingestion queues events; a vendor's async result may disable an
+/// integration, which posts an alert: queue and outbound calls, no exports.
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda_http::tracing::init_default_subscriber();
-    let service = iev_aws::config::service_from_env().await?;
+    iev_aws::logging::init();
+    let parts = Assembly::from_env("ingest").await?;
+    let queue = parts.queue()?;
+    let service = parts
+        .with_queue(queue)
+        .with_outbound()?
+        .with_secrets(&[Secret::AdminKey])
+        .await?
+        .build();
     let app = iev_http::with_fallbacks(iev_ingest::router()).with_state(service);
     lambda_http::run(app).await
 }

@@ -10,6 +10,7 @@ use iev_outbound::{AddressPolicy, HttpOutbound, OutboundConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use tracing::Instrument;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunnerError {
@@ -34,6 +35,8 @@ pub struct RunnerConfig {
     pub admin_key: Option<String>,
     pub dispatch: DispatchConfig,
     pub outbound: OutboundConfig,
+    /// How long failure records are kept (`IEV_RETENTION_DAYS`; default 365 days).
+    pub retention: Option<chrono::Duration>,
     /// Deliveries in flight at once; 0 accepts events without delivering them
     /// (they wait, PENDING, for a runner that delivers).
     pub workers: usize,
@@ -43,12 +46,13 @@ impl RunnerConfig {
     /// `IEV_LISTEN` (default 127.0.0.1:8080), `IEV_DATA_DIR` (./data),
     /// `IEV_PUBLIC_URL` (http://<listen>), `IEV_ADMIN_KEY` (generated once and kept),
     /// `IEV_WORKERS` (128 deliveries at once; 0 accepts without delivering),
+    /// `IEV_RETENTION_DAYS` (365),
     /// and the dispatch and outbound settings the Lambda functions read too
     /// (`IEV_MAX_ATTEMPTS`, `IEV_RETRY_BASE_MS`, `IEV_VENDOR_TIMEOUT_MS`,
     /// `IEV_ALLOW_PRIVATE_TARGETS` (default `loopback` here), ...).
     pub fn from_env() -> Result<Self, RunnerError> {
         let var = |n: &str| std::env::var(n).ok().filter(|v| !v.is_empty());
-        let bad = |e: iev_aws::config::ConfigError| RunnerError::Setting {
+        let bad = |e: iev_settings::ConfigError| RunnerError::Setting {
             name: "environment",
             reason: e.to_string(),
         };
@@ -59,9 +63,10 @@ impl RunnerConfig {
                 .unwrap_or_else(|| PathBuf::from("data")),
             public_url: var("IEV_PUBLIC_URL"),
             admin_key: var("IEV_ADMIN_KEY"),
-            dispatch: iev_aws::config::dispatch_config_from_env().map_err(bad)?,
-            outbound: iev_aws::config::outbound_config_from_env(AddressPolicy::WITH_LOOPBACK)
+            dispatch: iev_settings::dispatch_config_from_env().map_err(bad)?,
+            outbound: iev_settings::outbound_config_from_env(AddressPolicy::WITH_LOOPBACK)
                 .map_err(bad)?,
+            retention: iev_settings::retention_from_env().map_err(bad)?,
             workers: match var("IEV_WORKERS") {
                 Some(v) => v
                     .parse()
@@ -83,6 +88,7 @@ impl RunnerConfig {
                 policy: AddressPolicy::WITH_LOOPBACK,
                 ..Default::default()
             },
+            retention: None,
             workers: 128,
         }
     }
@@ -210,6 +216,9 @@ pub async fn start(config: RunnerConfig) -> Result<Running, RunnerError> {
         .map_err(|r| setting("IEV_VENDOR_TIMEOUT_MS", r))?;
     let mut service_config = ServiceConfig::new(public_url);
     service_config.dispatch = config.dispatch.clone();
+    if let Some(retention) = config.retention {
+        service_config.retention = retention;
+    }
     service_config.cursor_key = cursor_key(&config.data_dir)?;
     let service = Arc::new(Service {
         store: Arc::new(store.clone()),
@@ -282,7 +291,12 @@ pub fn spawn_worker(
             };
             let (service, queue) = (service.clone(), queue.clone());
             tokio::spawn(async move {
-                let delay = match service.handle_message(&message).await {
+                let span = tracing::info_span!(
+                    "delivery",
+                    event_id = %message.event_id,
+                    application_id = tracing::field::Empty
+                );
+                let delay = match service.handle_message(&message).instrument(span).await {
                     Ok(DispatchOutcome::Done) => return,
                     Ok(DispatchOutcome::RetryAfter(delay)) => delay,
                     Err(e) => {

@@ -1,9 +1,14 @@
+use iev_aws::config::Assembly;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
+/// A dead-lettered event is recorded as failed, which notifies its vendor: outbound calls.
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    lambda_runtime::tracing::init_default_subscriber();
-    let service = iev_aws::config::service_from_env().await?;
+    iev_aws::logging::init();
+    let service = Assembly::from_env("record-error")
+        .await?
+        .with_outbound()?
+        .build();
     run(service_fn(|event: LambdaEvent<_>| {
         iev_record_error::handle_dead_letters(&service, event)
     }))

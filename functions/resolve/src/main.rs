@@ -1,7 +1,17 @@
+use iev_aws::config::{Assembly, Secret};
+
+/// Retries and recovery queue events; alerts are posted: queue and outbound calls.
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    lambda_http::tracing::init_default_subscriber();
-    let service = iev_aws::config::service_from_env().await?;
+    iev_aws::logging::init();
+    let parts = Assembly::from_env("resolve").await?;
+    let queue = parts.queue()?;
+    let service = parts
+        .with_queue(queue)
+        .with_outbound()?
+        .with_secrets(&[Secret::AdminKey])
+        .await?
+        .build();
     let app = iev_http::with_fallbacks(iev_resolve::router()).with_state(service);
     lambda_http::run(app).await
 }

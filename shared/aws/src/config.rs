@@ -1,151 +1,162 @@
-//! Configuration of a Lambda function, read once from the environment at start.
+//! How a Lambda function assembles its service at start: settings read once
+//! from the environment, and only the clients that function uses. Each
+//! function's `main` names the ports it needs (`with_queue`, `with_outbound`,
+//! ...); a port it does not ask for stays [`NotWired`], so its client is never
+//! built nor linked into that function's binary, and its IAM policy in
+//! `template.yaml` grants the same set.
 
 use crate::{DynamoStore, S3Exports, SqsQueue};
+use iev_domain::auth::KeyHash;
 use iev_domain::clock::{RandomIds, SystemClock};
-use iev_domain::dispatch::DispatchConfig;
+use iev_domain::ports::NotWired;
+use iev_domain::report::CursorKey;
 use iev_domain::service::{Service, ServiceConfig};
-use iev_outbound::{AddressPolicy, HttpOutbound, OutboundConfig};
+use iev_outbound::{AddressPolicy, HttpOutbound};
+pub use iev_settings::{required, ConfigError};
 use std::sync::Arc;
-use std::time::Duration;
 
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("environment variable {0} is required")]
-    Missing(&'static str),
-    #[error("environment variable {name} is invalid: {reason}")]
-    Invalid { name: &'static str, reason: String },
+/// A function's service being put together.
+pub struct Assembly {
+    aws: aws_config::SdkConfig,
+    service: Service,
 }
 
-pub fn required(name: &'static str) -> Result<String, ConfigError> {
-    std::env::var(name)
-        .ok()
-        .filter(|v| !v.is_empty())
-        .ok_or(ConfigError::Missing(name))
-}
-
-/// The dispatch queue itself, for the dispatch function's visibility changes.
-pub async fn dispatch_queue_from_env() -> Result<SqsQueue, ConfigError> {
-    let queue_url = required("IEV_QUEUE_URL")?;
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    Ok(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url))
-}
-
-/// The service over DynamoDB and SQS: `IEV_TABLE`, `IEV_QUEUE_URL` and
-/// `IEV_PUBLIC_URL` name the table, the dispatch queue and where vendors reach the API;
-/// `IEV_CURSOR_SECRET` signs page cursors and is the same for every function;
-/// `IEV_EXPORT_BUCKET` receives report exports.
-pub async fn service_from_env() -> Result<Arc<Service>, ConfigError> {
-    let table = required("IEV_TABLE")?;
-    let queue_url = required("IEV_QUEUE_URL")?;
-    let bucket = required("IEV_EXPORT_BUCKET")?;
-    let public_url = required("IEV_PUBLIC_URL")?;
-    let public_url = iev_domain::integration::parse_http_url(&public_url).map_err(|reason| {
-        ConfigError::Invalid {
-            name: "IEV_PUBLIC_URL",
-            reason,
+impl Assembly {
+    /// The store and the settings every function shares: `IEV_TABLE` names the
+    /// table, `IEV_PUBLIC_URL` where vendors reach the API, `IEV_RETENTION_DAYS`
+    /// and the delivery settings (see `iev_settings`). `function` names the
+    /// function in the log line a missing port writes.
+    pub async fn from_env(function: &'static str) -> Result<Self, ConfigError> {
+        let table = required("IEV_TABLE")?;
+        let mut config = ServiceConfig::new(iev_settings::public_url_from_env(None)?);
+        if let Some(retention) = iev_settings::retention_from_env()? {
+            config.retention = retention;
         }
-    })?;
-    let mut config = ServiceConfig::new(public_url);
-    if let Ok(days) = std::env::var("IEV_RETENTION_DAYS") {
-        let days: i64 = days
-            .parse()
-            .ok()
-            .filter(|d| *d > 0)
-            .ok_or(ConfigError::Invalid {
-                name: "IEV_RETENTION_DAYS",
-                reason: format!("'{days}' is not a positive number of days"),
-            })?;
-        config.retention = chrono::Duration::days(days);
+        config.dispatch = iev_settings::dispatch_config_from_env()?;
+        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let missing = NotWired(function);
+        let service = Service {
+            store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table)),
+            queue: Arc::new(missing),
+            outbound: Arc::new(missing),
+            exports: Arc::new(missing),
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(RandomIds),
+            caches: Default::default(),
+            config,
+        };
+        Ok(Assembly { aws, service })
     }
-    config.dispatch = dispatch_config_from_env()?;
-    let cursor_secret = required("IEV_CURSOR_SECRET")?;
-    if cursor_secret.len() < 32 {
-        return Err(ConfigError::Invalid {
-            name: "IEV_CURSOR_SECRET",
-            reason: "must be at least 32 characters".into(),
-        });
+
+    /// The dispatch queue named by `IEV_QUEUE_URL`.
+    pub fn queue(&self) -> Result<SqsQueue, ConfigError> {
+        let url = required("IEV_QUEUE_URL")?;
+        Ok(SqsQueue::new(aws_sdk_sqs::Client::new(&self.aws), url))
     }
-    config.cursor_key = iev_domain::report::CursorKey::new(cursor_secret.into_bytes());
-    let outbound = HttpOutbound::new(outbound_config_from_env(AddressPolicy::PUBLIC_ONLY)?)
-        .map_err(|reason| ConfigError::Invalid {
+
+    /// Events are queued for delivery (ingestion, retries, recovery).
+    pub fn with_queue(mut self, queue: SqsQueue) -> Self {
+        self.service.queue = Arc::new(queue);
+        self
+    }
+
+    /// Calls to vendors and alert webhooks, under the outbound settings; in AWS
+    /// private and loopback addresses are refused unless `IEV_ALLOW_PRIVATE_TARGETS` says otherwise.
+    pub fn with_outbound(mut self) -> Result<Self, ConfigError> {
+        let settings = iev_settings::outbound_config_from_env(AddressPolicy::PUBLIC_ONLY)?;
+        let outbound = HttpOutbound::new(settings).map_err(|reason| ConfigError::Invalid {
             name: "IEV_VENDOR_TIMEOUT_MS",
             reason,
         })?;
-    let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-    Ok(Arc::new(Service {
-        store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table)),
-        queue: Arc::new(SqsQueue::new(aws_sdk_sqs::Client::new(&aws), queue_url)),
-        outbound: Arc::new(outbound),
-        exports: Arc::new(S3Exports::new(aws_sdk_s3::Client::new(&aws), bucket)),
-        clock: Arc::new(SystemClock),
-        ids: Arc::new(RandomIds),
-        caches: Default::default(),
-        config,
-    }))
+        self.service.outbound = Arc::new(outbound);
+        Ok(self)
+    }
+
+    /// Report exports to the bucket named by `IEV_EXPORT_BUCKET`.
+    pub fn with_exports(mut self) -> Result<Self, ConfigError> {
+        let bucket = required("IEV_EXPORT_BUCKET")?;
+        self.service.exports = Arc::new(S3Exports::new(aws_sdk_s3::Client::new(&self.aws), bucket));
+        Ok(self)
+    }
+
+    /// Reads the secrets this function uses from Secrets Manager, both at once:
+    /// the admin key (`IEV_ADMIN_KEY_SECRET_ARN`), of which only the hash is
+    /// kept, and the page-cursor key (`IEV_CURSOR_SECRET_ARN`). Only the
+    /// secrets' ARNs are in the environment; a rotated secret is read at the
+    /// next cold start.
+    pub async fn with_secrets(mut self, secrets: &[Secret]) -> Result<Self, ConfigError> {
+        let client = aws_sdk_secretsmanager::Client::new(&self.aws);
+        let reads = secrets.iter().map(|s| {
+            let client = client.clone();
+            async move {
+                let arn = required(s.arn_setting())?;
+                Ok::<_, ConfigError>((*s, read_secret(&client, s.arn_setting(), &arn).await?))
+            }
+        });
+        for read in futures::future::join_all(reads).await {
+            let (secret, value) = read?;
+            match secret {
+                Secret::AdminKey => self.service.config.admin_key = Some(KeyHash::of(&value)),
+                Secret::CursorKey => {
+                    if value.len() < 32 {
+                        return Err(ConfigError::Invalid {
+                            name: "IEV_CURSOR_SECRET_ARN",
+                            reason: "the secret must be at least 32 characters".into(),
+                        });
+                    }
+                    self.service.config.cursor_key = CursorKey::new(value.into_bytes());
+                }
+            }
+        }
+        Ok(self)
+    }
+
+    pub fn build(self) -> Arc<Service> {
+        Arc::new(self.service)
+    }
 }
 
-fn number<T: std::str::FromStr>(name: &'static str) -> Result<Option<T>, ConfigError> {
-    match std::env::var(name) {
-        Ok(v) if !v.is_empty() => v.parse().map(Some).map_err(|_| ConfigError::Invalid {
-            name,
-            reason: format!("'{v}' is not a number"),
-        }),
-        _ => Ok(None),
+/// The secrets a function may read at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Secret {
+    /// Every function that authenticates callers.
+    AdminKey,
+    /// The functions that hand out and read page cursors.
+    CursorKey,
+}
+
+impl Secret {
+    fn arn_setting(self) -> &'static str {
+        match self {
+            Secret::AdminKey => "IEV_ADMIN_KEY_SECRET_ARN",
+            Secret::CursorKey => "IEV_CURSOR_SECRET_ARN",
+        }
     }
 }
 
-/// Retry schedule settings: `IEV_MAX_ATTEMPTS`, `IEV_RETRY_BASE_MS`,
-/// `IEV_RETRY_MAX_MS` (at most 12 hours, the SQS visibility limit),
-/// `IEV_DISABLE_AFTER`.
-pub fn dispatch_config_from_env() -> Result<DispatchConfig, ConfigError> {
-    let mut c = DispatchConfig::default();
-    if let Some(v) = number::<u32>("IEV_MAX_ATTEMPTS")? {
-        if v == 0 {
-            return Err(ConfigError::Invalid {
-                name: "IEV_MAX_ATTEMPTS",
-                reason: "must be at least 1".into(),
-            });
-        }
-        c.max_attempts = v;
-    }
-    if let Some(v) = number::<u64>("IEV_RETRY_BASE_MS")? {
-        c.base_delay = Duration::from_millis(v);
-    }
-    if let Some(v) = number::<u64>("IEV_RETRY_MAX_MS")? {
-        if v > 12 * 3600 * 1000 {
-            return Err(ConfigError::Invalid {
-                name: "IEV_RETRY_MAX_MS",
-                reason: "SQS cannot hide a message for more than 12 hours".into(),
-            });
-        }
-        c.max_delay = Duration::from_millis(v);
-    }
-    if let Some(v) = number::<u32>("IEV_DISABLE_AFTER")? {
-        c.disable_after = v.max(1);
-    }
-    Ok(c)
-}
-
-/// Outbound call settings: `IEV_VENDOR_TIMEOUT_MS` (10 s), `IEV_MAX_RESPONSE_BYTES`
-/// (64 KiB), `IEV_ALLOW_PRIVATE_TARGETS` (`none`, `loopback` or `all`).
-pub fn outbound_config_from_env(default: AddressPolicy) -> Result<OutboundConfig, ConfigError> {
-    let mut c = OutboundConfig {
-        policy: default,
-        ..Default::default()
-    };
-    if let Some(v) = number::<u64>("IEV_VENDOR_TIMEOUT_MS")? {
-        c.timeout = Duration::from_millis(v.max(1));
-    }
-    if let Some(v) = number::<usize>("IEV_MAX_RESPONSE_BYTES")? {
-        c.max_response_bytes = v.max(1);
-    }
-    if let Ok(v) = std::env::var("IEV_ALLOW_PRIVATE_TARGETS") {
-        if !v.is_empty() {
-            c.policy = AddressPolicy::parse(&v).map_err(|reason| ConfigError::Invalid {
-                name: "IEV_ALLOW_PRIVATE_TARGETS",
-                reason,
-            })?;
-        }
-    }
-    Ok(c)
+async fn read_secret(
+    client: &aws_sdk_secretsmanager::Client,
+    setting: &'static str,
+    arn: &str,
+) -> Result<String, ConfigError> {
+    let answer = client
+        .get_secret_value()
+        .secret_id(arn)
+        .send()
+        .await
+        .map_err(|e| ConfigError::Invalid {
+            name: setting,
+            reason: format!(
+                "cannot read the secret: {}",
+                aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
+            ),
+        })?;
+    answer
+        .secret_string()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .ok_or(ConfigError::Invalid {
+            name: setting,
+            reason: "the secret has no string value".into(),
+        })
 }

@@ -2,6 +2,7 @@
 
 pub mod config;
 mod dynamo;
+pub mod logging;
 mod s3;
 mod sqs;
 

@@ -55,6 +55,10 @@ pub enum DispatchOutcome {
     RetryAfter(Duration),
 }
 
+/// The target of the one log line each settled attempt writes (status, HTTP
+/// status, latency, error code): adapters may turn it into metrics.
+pub const DELIVERY_LOG_TARGET: &str = "iev::delivery";
+
 /// What one attempt decided.
 #[derive(Debug, Clone, PartialEq)]
 enum Verdict {
@@ -232,7 +236,8 @@ impl Service {
             .min(cfg.max_delay)
     }
 
-    /// Delivers one queued event, or decides it needs no more delivery.
+    /// Delivers one queued event, or decides it needs no more delivery. A
+    /// caller's span with an empty `application_id` field gets it filled in.
     pub async fn dispatch(&self, event_id: &str) -> Result<DispatchOutcome, DomainError> {
         // A lost race with another writer re-reads and decides again.
         for _ in 0..5 {
@@ -240,6 +245,7 @@ impl Service {
                 tracing::warn!(event_id, "queued event not found; dropping the message");
                 return Ok(DispatchOutcome::Done);
             };
+            tracing::Span::current().record("application_id", event.application_id.as_str());
             if event.status != EventStatus::Pending {
                 return Ok(DispatchOutcome::Done);
             }
@@ -460,13 +466,19 @@ impl Service {
             }
             Err(e) => return Err(e.into()),
         }
+        let error_code = match &verdict {
+            Verdict::Failed { code, .. } => code.as_str(),
+            Verdict::Transient { .. } => ErrorCode::TransportError.as_str(),
+            Verdict::Delivered | Verdict::Async => "",
+        };
         tracing::info!(
+            target: DELIVERY_LOG_TARGET,
             event_id = %event.id,
             application_id = %event.application_id,
             status = event.status.as_str(),
-            http_status = ?attempt.http_status,
+            http_status = attempt.http_status,
             latency_ms = attempt.latency_ms,
-            error_code = ?attempt.error_code,
+            error_code,
             "delivery attempt settled"
         );
         match verdict {

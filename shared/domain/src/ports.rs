@@ -208,3 +208,42 @@ pub trait ExportFile: Send {
     async fn finish(self: Box<Self>) -> Result<String, StoreError>;
     async fn abort(self: Box<Self>);
 }
+
+/// Stands in for a port that a function is built without: the report function
+/// has no queue, no outbound client and no export sink, so it links none of
+/// them. The template routes to each function only what its ports serve; a
+/// call that reaches one of these is a routing mistake and fails loudly.
+#[derive(Debug, Clone, Copy)]
+pub struct NotWired(pub &'static str);
+
+impl NotWired {
+    fn error(&self, port: &str) -> StoreError {
+        tracing::error!(
+            function = self.0,
+            port,
+            "this function was built without that port; check the template's routes"
+        );
+        StoreError::Internal(format!("{} has no {port}", self.0))
+    }
+}
+
+#[async_trait]
+impl DispatchQueue for NotWired {
+    async fn enqueue(&self, _message: &DispatchMessage) -> Result<(), StoreError> {
+        Err(self.error("dispatch queue"))
+    }
+}
+
+#[async_trait]
+impl Outbound for NotWired {
+    async fn send(&self, _request: OutboundRequest) -> OutboundResult {
+        OutboundResult::Refused(self.error("outbound client").to_string())
+    }
+}
+
+#[async_trait]
+impl ExportSink for NotWired {
+    async fn create(&self, _name: &str) -> Result<Box<dyn ExportFile>, StoreError> {
+        Err(self.error("export sink"))
+    }
+}

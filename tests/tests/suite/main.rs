@@ -3,8 +3,10 @@
 
 mod api;
 mod aws_path;
+mod blackbox;
 mod contract;
 mod dispatch;
 mod embedded;
 mod export;
+mod lambda_config;
 mod report;
