@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # The benchmark: builds the release binaries, starts DynamoDB Local and moto,
-# prints the tables. `tests/bench.sh ingest` or `tests/bench.sh report` runs one part.
+# prints the tables. `tests/bench.sh ingest`, `report` or `lambda` runs one part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 part="${1:-all}"
 case "$part" in
-    all | ingest | report) ;;
-    *) echo "usage: tests/bench.sh [ingest|report]" >&2; exit 2 ;;
+    all | ingest | report | lambda) ;;
+    *) echo "usage: tests/bench.sh [ingest|report|lambda]" >&2; exit 2 ;;
 esac
+if [ "$part" = all ] || [ "$part" = lambda ]; then
+    # The functions as AWS runs them, then their cold starts against a Runtime API stub.
+    tests/lambda-build.sh
+    cargo build --release -p iev-tests --bin coldstart
+    target/release/coldstart target/lambda
+    [ "$part" = lambda ] && exit 0
+fi
 source tests/scripts/services.sh
 install_tools
 start_services

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs and starts DynamoDB Local and an SQS/S3 server on
-# loopback, lints template.yaml, then runs every test of the workspace.
+# loopback, lints template.yaml (cfn-lint and sam validate --lint), deploys it
+# to ministack, then runs every test of the workspace, the black-box flow
+# against that deployment included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tests/scripts/services.sh
@@ -8,7 +10,12 @@ if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install cargo-nextest --locked
 fi
 install_tools
+install_deploy_tools
 "$TOOLS/venv/bin/cfn-lint" template.yaml
 echo "template.yaml: cfn-lint clean"
+"$TOOLS/deploy/bin/sam" validate --lint --template template.yaml
 start_services
+# The functions' bootstraps, for the deployment (debug builds keep the test command short).
+cargo build --workspace --bins
+deploy_to_ministack
 cargo nextest run --workspace --no-fail-fast "$@"

@@ -11,6 +11,12 @@ TOOLS="$IEV_ROOT/.tools"
 DYNAMO_PKG_VERSION="11.1.0"
 MOTO_VERSION="5.2.5"
 CFN_LINT_VERSION="1.58.0"
+# The deployment tools, in a virtualenv of their own (aws-sam-cli pins its own cfn-lint).
+MINISTACK_VERSION="1.5.33"
+SAM_CLI_VERSION="1.167.0"
+AWSCLI_VERSION="1.46.3"
+CARGO_LAMBDA_VERSION="1.9.2"
+ZIGLANG_VERSION="0.17.1"
 
 log() { printf '[services] %s\n' "$*" >&2; }
 
@@ -32,6 +38,22 @@ install_tools() {
         "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check \
             "moto[server,sqs,s3,dynamodb]==$MOTO_VERSION" flask flask-cors "cfn-lint==$CFN_LINT_VERSION"
     fi
+}
+
+# ministack (an AWS emulator that deploys template.yaml), sam (validate --lint),
+# the aws CLI (what docs/DEPLOY.md tells operators to run), and cargo-lambda
+# with zig (builds the functions as AWS runs them).
+install_deploy_tools() {
+    mkdir -p "$TOOLS"
+    if [ ! -x "$TOOLS/deploy/bin/ministack" ] || [ ! -x "$TOOLS/deploy/bin/sam" ] \
+        || [ ! -x "$TOOLS/deploy/bin/aws" ] || [ ! -x "$TOOLS/deploy/bin/cargo-lambda" ]; then
+        log "installing ministack $MINISTACK_VERSION, aws-sam-cli $SAM_CLI_VERSION, awscli, cargo-lambda $CARGO_LAMBDA_VERSION"
+        python3 -m venv "$TOOLS/deploy"
+        "$TOOLS/deploy/bin/pip" install --quiet --disable-pip-version-check \
+            "ministack[full]==$MINISTACK_VERSION" "aws-sam-cli==$SAM_CLI_VERSION" \
+            "awscli==$AWSCLI_VERSION" "cargo-lambda==$CARGO_LAMBDA_VERSION" "ziglang==$ZIGLANG_VERSION"
+    fi
+    export SAM_CLI_TELEMETRY=0
 }
 
 free_port() {
@@ -73,6 +95,7 @@ start_services() {
     export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$IEV_DYNAMO_PORT"
     export AWS_ENDPOINT_URL_SQS="http://127.0.0.1:$IEV_MOTO_PORT"
     export AWS_ENDPOINT_URL_S3="http://127.0.0.1:$IEV_MOTO_PORT"
+    export AWS_ENDPOINT_URL_SECRETS_MANAGER="http://127.0.0.1:$IEV_MOTO_PORT"
     export AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
     export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
     export AWS_EC2_METADATA_DISABLED=true
@@ -80,7 +103,41 @@ start_services() {
     export IEV_TEST_AWS=1
 }
 
+# Deploys template.yaml as written to ministack (IAM enforced), with the debug
+# builds of the functions (`cargo build` first), and reads the admin key the
+# way docs/DEPLOY.md tells an operator to. Exports IEV_DEPLOYED (the stack as
+# tests/deploy/deploy.py describes it) and IEV_DEPLOYED_ADMIN_KEY for the
+# black-box suite, and puts the aws CLI on PATH.
+deploy_to_ministack() {
+    local py="$TOOLS/deploy/bin/python" state="$TOOLS/ministack" stack=iev endpoint
+    IEV_MINISTACK_PORT="$(free_port)"
+    endpoint="http://127.0.0.1:$IEV_MINISTACK_PORT"
+    mkdir -p "$state"
+    "$py" "$IEV_ROOT/tests/deploy/ministack_ctl.py" start --auth \
+        --port "$IEV_MINISTACK_PORT" --state-dir "$state" >/dev/null
+    # Metric-math alarms are the one thing ministack cannot create (tests/deploy/GAPS.md).
+    if ! "$py" "$IEV_ROOT/tests/deploy/deploy.py" --template "$IEV_ROOT/template.yaml" \
+        --bin-dir "$IEV_ROOT/target/debug" --port "$IEV_MINISTACK_PORT" --stack-name "$stack" \
+        --drop-unsupported --param AllowPrivateTargets=loopback --param DispatchMaxReceives=2 \
+        >"$state/deployed.json"; then
+        cat "$state/deployed.json" >&2
+        return 1
+    fi
+    export PATH="$TOOLS/deploy/bin:$PATH"
+    local arn
+    arn=$(aws --endpoint-url "$endpoint" cloudformation describe-stacks --stack-name "$stack" \
+        --query "Stacks[0].Outputs[?OutputKey=='AdminKeySecretArn'].OutputValue" --output text)
+    IEV_DEPLOYED_ADMIN_KEY=$(aws --endpoint-url "$endpoint" secretsmanager get-secret-value \
+        --secret-id "$arn" --query SecretString --output text)
+    export IEV_DEPLOYED="$state/deployed.json" IEV_DEPLOYED_ADMIN_KEY
+    log "template.yaml deployed to ministack on $endpoint ($(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["timings"])' "$state/deployed.json"))"
+}
+
 stop_services() {
     [ -n "${IEV_DYNAMO_PID:-}" ] && kill "$IEV_DYNAMO_PID" 2>/dev/null || true
     [ -n "${IEV_MOTO_PID:-}" ] && kill "$IEV_MOTO_PID" 2>/dev/null || true
+    if [ -n "${IEV_MINISTACK_PORT:-}" ]; then
+        "$TOOLS/deploy/bin/python" "$IEV_ROOT/tests/deploy/ministack_ctl.py" stop \
+            --port "$IEV_MINISTACK_PORT" --state-dir "$TOOLS/ministack" >/dev/null 2>&1 || true
+    fi
 }

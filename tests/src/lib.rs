@@ -2,6 +2,7 @@
 //! both backends, and a local runner started on a free port.
 
 pub mod aws;
+pub mod blackbox;
 pub mod fixtures;
 pub mod table;
 pub mod vendor;

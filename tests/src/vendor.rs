@@ -62,6 +62,11 @@ impl Reply {
 
 type Script = dyn Fn(usize, &Value) -> Reply + Send + Sync;
 
+/// Where a fetch of an event URL really goes: `(connect to, Host header)`. An
+/// emulated API Gateway is reached on loopback under a host name that does not
+/// resolve here, while the URL the vendor signs stays the one it was given.
+pub type Route = dyn Fn(&str) -> (String, Option<String>) + Send + Sync;
+
 /// What the vendor saw.
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -78,6 +83,7 @@ struct VendorState {
     key: String,
     secret: String,
     client: reqwest::Client,
+    route: Option<Box<Route>>,
 }
 
 #[derive(Clone)]
@@ -114,13 +120,15 @@ async fn notification(
     let preview = (state.script)(n, &Value::Null);
     if preview.fetch_event {
         let auth = oauth_get(&event_url, &state.key, &state.secret);
-        if let Ok(resp) = state
-            .client
-            .get(&event_url)
-            .header("authorization", auth)
-            .send()
-            .await
-        {
+        let (connect, host) = match &state.route {
+            Some(route) => route(&event_url),
+            None => (event_url.clone(), None),
+        };
+        let mut request = state.client.get(&connect).header("authorization", auth);
+        if let Some(host) = host {
+            request = request.header("host", host);
+        }
+        if let Ok(resp) = request.send().await {
             let status = resp.status().as_u16();
             event = resp.json().await.unwrap_or(Value::Null);
             fetched = Some((status, event.clone()));
@@ -167,7 +175,18 @@ impl Vendor {
         secret: &str,
         script: impl Fn(usize, &Value) -> Reply + Send + Sync + 'static,
     ) -> Vendor {
+        Vendor::start_routed(key, secret, script, None).await
+    }
+
+    /// Like `start`, with event fetches sent where `route` says.
+    pub async fn start_routed(
+        key: &str,
+        secret: &str,
+        script: impl Fn(usize, &Value) -> Reply + Send + Sync + 'static,
+        route: Option<Box<Route>>,
+    ) -> Vendor {
         let state = Arc::new(VendorState {
+            route,
             script: Box::new(script),
             calls: Mutex::new(Vec::new()),
             alerts: Mutex::new(Vec::new()),
