@@ -18,7 +18,7 @@ pub fn require_services() {
 
 pub async fn sdk_config() -> aws_config::SdkConfig {
     require_services();
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    iev_aws::config::sdk_config().await
 }
 
 /// A DynamoDB store over a fresh table of its own.

@@ -216,22 +216,22 @@ impl Target {
 }
 
 impl Deployed {
-    fn s3(&self) -> aws_sdk_s3::Client {
-        let sdk = aws_sdk_s3::config::Builder::new()
+    async fn s3(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(&iev_aws::config::sdk_config().await)
             .endpoint_url(&self.endpoint)
             .force_path_style(true)
             .region(aws_sdk_s3::config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_s3::config::Credentials::new(
                 "test", "test", None, None, "tests",
             ))
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
             .build();
-        aws_sdk_s3::Client::from_conf(sdk)
+        aws_sdk_s3::Client::from_conf(config)
     }
 
     pub async fn read_object(&self, bucket: &str, key: &str) -> String {
         let object = self
             .s3()
+            .await
             .get_object()
             .bucket(bucket)
             .key(key)

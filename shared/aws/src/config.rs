@@ -15,6 +15,20 @@ use iev_outbound::{AddressPolicy, HttpOutbound};
 pub use iev_settings::{required, ConfigError};
 use std::sync::Arc;
 
+/// The AWS SDK's configuration from the environment (region, credentials,
+/// `AWS_ENDPOINT_URL_*`), with one HTTPS client for every service client:
+/// rustls over ring, as reqwest uses for the calls to vendors.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    let http = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http)
+        .load()
+        .await
+}
+
 /// A function's service being put together.
 pub struct Assembly {
     aws: aws_config::SdkConfig,
@@ -33,7 +47,7 @@ impl Assembly {
             config.retention = retention;
         }
         config.dispatch = iev_settings::dispatch_config_from_env()?;
-        let aws = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        let aws = sdk_config().await;
         let missing = NotWired(function);
         let service = Service {
             store: Arc::new(DynamoStore::new(aws_sdk_dynamodb::Client::new(&aws), table)),
