@@ -16,7 +16,10 @@ pub fn router() -> Router<AppState> {
         .route("/v1/events/{id}/retry", post(retry_event))
         .route("/v1/integrations/{application_id}/enable", post(enable))
         .route("/v1/integrations/{application_id}/recover", post(recover))
-        .route("/api/integration_errors/{id}", patch(patch_error))
+        .route(
+            "/api/integration_errors/{id}",
+            patch(patch_error).put(patch_error),
+        )
         .route("/api/integration_errors/{id}/resolve", put(resolve))
         .route("/api/integration_errors/{id}/unresolve", put(unresolve))
         .route("/api/integration_errors/resolve", post(resolve_many))

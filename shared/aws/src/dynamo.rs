@@ -21,7 +21,12 @@
 //! | `byVendor`| `<vendorId>#<state>`           | a vendor's own records           |
 //! | `byCode`  | `<errorCode>#<state>`          | one error code in a date range   |
 //! | `byType`  | `<eventType>#<state>`          | one event type in a date range   |
+//! | `byDocType` | `<documentType>#<state>`     | one kind of document (Coupa)     |
+//! | `byDocument`| `<documentId>#<state>`       | one document's failures (Coupa)  |
+//! | `byRun`   | `<integrationRunId>#<state>`   | one integration run's failures   |
 //!
+//! A record without an event type or one of Coupa's fields has no key in that
+//! index, and so takes no room in it.
 //! `resolved=all` reads both states' partitions and merges them: two requests a page.
 //!
 //! Events use the first three indexes too, under partitions of their own:
@@ -53,12 +58,15 @@ use std::collections::HashMap;
 type Item = HashMap<String, AttributeValue>;
 
 /// The report indexes: (name, partition attribute, sort attribute).
-pub const TABLE_INDEXES: [(&str, &str, &str); 5] = [
+pub const TABLE_INDEXES: [(&str, &str, &str); 8] = [
     ("byState", "G1PK", "G1SK"),
     ("byApp", "G2PK", "G2SK"),
     ("byVendor", "G3PK", "G3SK"),
     ("byCode", "G4PK", "G4SK"),
     ("byType", "G5PK", "G5SK"),
+    ("byDocType", "G6PK", "G6SK"),
+    ("byDocument", "G7PK", "G7SK"),
+    ("byRun", "G8PK", "G8SK"),
 ];
 
 const TTL_ATTRIBUTE: &str = "expiresAt";
@@ -205,18 +213,22 @@ impl DynamoStore {
         let mut item = data_item(format!("ERR#{}", r.id), "ERR", r)?;
         let st = state(r.manually_resolved);
         let sk = sort_key(r.creation_date.timestamp_millis(), &r.id);
-        let mut partitions = vec![
-            st.to_owned(),
-            format!("{}#{st}", r.application_id),
-            format!("{}#{st}", r.vendor_id.as_str()),
-            format!("{}#{st}", r.error_code),
+        let within = |value: &str| format!("{value}#{st}");
+        let partitions = [
+            Some(st.to_owned()),
+            Some(within(r.application_id.as_str())),
+            Some(within(r.vendor_id.as_str())),
+            Some(within(r.error_code.as_str())),
+            r.event_type.map(|t| within(t.as_str())),
+            r.document_type.as_deref().map(within),
+            r.document_id.as_deref().map(within),
+            r.integration_run_id.as_deref().map(within),
         ];
-        if let Some(t) = r.event_type {
-            partitions.push(format!("{t}#{st}"));
-        }
         for ((_, pk_attr, sk_attr), pk) in TABLE_INDEXES.iter().zip(partitions) {
-            item.insert((*pk_attr).to_owned(), s(pk));
-            item.insert((*sk_attr).to_owned(), s(sk.clone()));
+            if let Some(pk) = pk {
+                item.insert((*pk_attr).to_owned(), s(pk));
+                item.insert((*sk_attr).to_owned(), s(sk.clone()));
+            }
         }
         let filterable = [
             ("applicationId", Some(r.application_id.as_str().to_owned())),
@@ -226,6 +238,9 @@ impl DynamoStore {
             ("category", Some(r.category.as_str().to_owned())),
             ("companyId", r.company_id.clone()),
             ("userEmail", r.user_email.clone()),
+            ("documentType", r.document_type.clone()),
+            ("documentId", r.document_id.clone()),
+            ("integrationRunId", r.integration_run_id.clone()),
         ];
         for (name, value) in filterable {
             if let Some(v) = value.filter(|v| !v.is_empty()) {
@@ -408,9 +423,18 @@ impl QueryPlan {
         }
     }
 
+    /// The narrowest index a query's filters name: a document or a run (a
+    /// few records), then an application, a document type, an error code, an
+    /// event type, a vendor; else every record of a state.
     fn for_errors(q: &ErrorQuery) -> Self {
-        let (slot, prefix) = if let Some(a) = &q.application_id {
+        let (slot, prefix) = if let Some(d) = &q.document_id {
+            (6, format!("{d}#"))
+        } else if let Some(r) = &q.integration_run_id {
+            (7, format!("{r}#"))
+        } else if let Some(a) = &q.application_id {
             (1, format!("{a}#"))
+        } else if let Some(d) = &q.document_type {
+            (5, format!("{d}#"))
         } else if let Some(c) = q.error_code {
             (3, format!("{c}#"))
         } else if let Some(t) = q.event_type {
@@ -426,6 +450,9 @@ impl QueryPlan {
         f.add(false, "category", q.category.map(|c| c.to_string()));
         f.add(false, "companyId", q.company_id.clone());
         f.add(false, "userEmail", q.user_email.clone());
+        f.add(slot == 5, "documentType", q.document_type.clone());
+        f.add(slot == 6, "documentId", q.document_id.clone());
+        f.add(slot == 7, "integrationRunId", q.integration_run_id.clone());
         QueryPlan::new(slot, prefix, f, bounds(q.from, q.to, q.after.as_ref()))
     }
 

@@ -145,12 +145,130 @@ pub struct ErrorRecord {
     pub source: Source,
     pub external_id: Option<String>,
     pub custom_attributes: BTreeMap<String, String>,
+    /// Coupa's fields, for failures that other systems report (an ERP, a
+    /// billing run, a file import): the document and the run they concern.
+    /// Records written before these fields existed read them as empty.
+    #[serde(default)]
+    pub document_type: Option<String>,
+    #[serde(default)]
+    pub document_id: Option<String>,
+    #[serde(default)]
+    pub document_revision: Option<String>,
+    #[serde(default)]
+    pub document_status: Option<String>,
+    #[serde(default)]
+    pub integration_run_id: Option<String>,
+    #[serde(default)]
+    pub integration_filename: Option<String>,
+    /// The status of the transaction, in the reporting system's words.
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub creation_method: Option<String>,
+    /// What the external system answered, oldest first.
+    #[serde(default)]
+    pub responses: Vec<ExternalResponse>,
+    /// The key id that made the record (`system` for the service's own).
+    #[serde(default)]
+    pub created_by: Option<String>,
+    /// The key id that changed it last.
+    #[serde(default)]
+    pub updated_by: Option<String>,
     /// Every change made to the record after it was created, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<Change>,
     /// When retention lets the record expire.
     pub expires_at: DateTime<Utc>,
     pub version: u64,
+}
+
+/// One answer of the external system a failure record concerns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalResponse {
+    pub at: DateTime<Utc>,
+    pub status: String,
+    pub body: String,
+}
+
+/// Coupa's free-text fields of a failure record: set on create, changed by
+/// PATCH or PUT (`null` clears one), each bounded in length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum DocumentField {
+    DocumentType,
+    DocumentId,
+    DocumentRevision,
+    DocumentStatus,
+    IntegrationRunId,
+    IntegrationFilename,
+    Status,
+    CreationMethod,
+}
+
+impl DocumentField {
+    pub const ALL: [DocumentField; 8] = [
+        DocumentField::DocumentType,
+        DocumentField::DocumentId,
+        DocumentField::DocumentRevision,
+        DocumentField::DocumentStatus,
+        DocumentField::IntegrationRunId,
+        DocumentField::IntegrationFilename,
+        DocumentField::Status,
+        DocumentField::CreationMethod,
+    ];
+
+    /// The field's name in JSON, in `fields=` and in error messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            DocumentField::DocumentType => "documentType",
+            DocumentField::DocumentId => "documentId",
+            DocumentField::DocumentRevision => "documentRevision",
+            DocumentField::DocumentStatus => "documentStatus",
+            DocumentField::IntegrationRunId => "integrationRunId",
+            DocumentField::IntegrationFilename => "integrationFilename",
+            DocumentField::Status => "status",
+            DocumentField::CreationMethod => "creationMethod",
+        }
+    }
+
+    /// The longest value accepted, in characters. Those the report filters
+    /// on are index keys in both stores, and stay well inside their limits.
+    pub fn max_chars(self) -> usize {
+        match self {
+            DocumentField::DocumentType => 100,
+            DocumentField::DocumentId | DocumentField::IntegrationRunId => 256,
+            DocumentField::IntegrationFilename => 1024,
+            DocumentField::DocumentRevision
+            | DocumentField::DocumentStatus
+            | DocumentField::Status
+            | DocumentField::CreationMethod => 100,
+        }
+    }
+
+    pub fn of(self, r: &ErrorRecord) -> &Option<String> {
+        match self {
+            DocumentField::DocumentType => &r.document_type,
+            DocumentField::DocumentId => &r.document_id,
+            DocumentField::DocumentRevision => &r.document_revision,
+            DocumentField::DocumentStatus => &r.document_status,
+            DocumentField::IntegrationRunId => &r.integration_run_id,
+            DocumentField::IntegrationFilename => &r.integration_filename,
+            DocumentField::Status => &r.status,
+            DocumentField::CreationMethod => &r.creation_method,
+        }
+    }
+
+    pub fn of_mut(self, r: &mut ErrorRecord) -> &mut Option<String> {
+        match self {
+            DocumentField::DocumentType => &mut r.document_type,
+            DocumentField::DocumentId => &mut r.document_id,
+            DocumentField::DocumentRevision => &mut r.document_revision,
+            DocumentField::DocumentStatus => &mut r.document_status,
+            DocumentField::IntegrationRunId => &mut r.integration_run_id,
+            DocumentField::IntegrationFilename => &mut r.integration_filename,
+            DocumentField::Status => &mut r.status,
+            DocumentField::CreationMethod => &mut r.creation_method,
+        }
+    }
 }
 
 /// Who changed a record, when, and what.
@@ -185,6 +303,10 @@ pub struct RecordPatch {
     pub external_id: Option<Option<String>>,
     /// Each attribute set to a value, or removed with `None`.
     pub custom_attributes: BTreeMap<String, Option<String>>,
+    /// Coupa's text fields to set (`Some`) or clear (`None`).
+    pub documents: BTreeMap<DocumentField, Option<String>>,
+    /// The external system's answers, replacing those kept.
+    pub responses: Option<Vec<ExternalResponse>>,
 }
 
 impl ErrorRecord {
@@ -239,6 +361,12 @@ impl ErrorRecord {
                 None => next.custom_attributes.remove(name),
             };
         }
+        for (field, value) in &patch.documents {
+            *field.of_mut(&mut next) = value.clone();
+        }
+        if let Some(responses) = &patch.responses {
+            next.responses = responses.clone();
+        }
         let changed = next.changed_from(self, by, at, ChangeAction::Update);
         (changed.version != self.version).then_some(changed)
     }
@@ -260,7 +388,7 @@ impl ErrorRecord {
         if let (Some(old), Some(new)) = (old.as_object(), new.as_object()) {
             for (name, to) in new {
                 let from = old.get(name).cloned().unwrap_or(serde_json::Value::Null);
-                if from != *to && name != "history" {
+                if from != *to && name != "history" && name != "updatedBy" {
                     fields.insert(
                         name.clone(),
                         FieldChange {
@@ -271,7 +399,7 @@ impl ErrorRecord {
                 }
             }
             for (name, from) in old {
-                if !new.contains_key(name) && name != "history" {
+                if !new.contains_key(name) && name != "history" && name != "updatedBy" {
                     fields.insert(
                         name.clone(),
                         FieldChange {
@@ -285,6 +413,7 @@ impl ErrorRecord {
         if fields.is_empty() {
             return self;
         }
+        self.updated_by = Some(by.to_owned());
         self.history.push(Change {
             at,
             by: by.to_owned(),
@@ -340,6 +469,9 @@ pub struct ErrorQuery {
     pub category: Option<Category>,
     pub company_id: Option<String>,
     pub user_email: Option<String>,
+    pub document_type: Option<String>,
+    pub document_id: Option<String>,
+    pub integration_run_id: Option<String>,
     /// Inclusive lower bound.
     pub from: Option<DateTime<Utc>>,
     /// Exclusive upper bound.
@@ -373,6 +505,18 @@ impl ErrorQuery {
                 .user_email
                 .as_ref()
                 .is_none_or(|e| Some(e) == r.user_email.as_ref())
+            && self
+                .document_type
+                .as_ref()
+                .is_none_or(|d| Some(d) == r.document_type.as_ref())
+            && self
+                .document_id
+                .as_ref()
+                .is_none_or(|d| Some(d) == r.document_id.as_ref())
+            && self
+                .integration_run_id
+                .as_ref()
+                .is_none_or(|d| Some(d) == r.integration_run_id.as_ref())
             && self.from.is_none_or(|f| r.creation_date >= f)
             && self.to.is_none_or(|t| r.creation_date < t)
             && self.after.as_ref().is_none_or(|p| Position::of(r) < *p)
@@ -452,6 +596,8 @@ pub struct Alert {
 pub enum ContactAlertType {
     /// Stored for the mail sender a deployment wires in.
     Email,
+    /// Stored for the text-message sender a deployment wires in.
+    Sms,
     /// POSTed to each recipient URL at once.
     Webhook,
 }
@@ -520,4 +666,104 @@ mod tests {
         }
         assert!("NOPE".parse::<ErrorCode>().is_err());
     }
+}
+
+/// At most this many answers of the external system are kept on a record.
+pub const MAX_RESPONSES: usize = 20;
+const MAX_RESPONSE_BODY: usize = 4096;
+const MAX_RESPONSE_STATUS: usize = 100;
+
+/// One of Coupa's text fields as a client sent it: absent or `null` is no
+/// value; an empty value is refused (`null` clears a field).
+pub(crate) fn document_value(
+    field: DocumentField,
+    value: Option<String>,
+) -> Result<Option<String>, crate::DomainError> {
+    match value {
+        Some(v) if v.trim().is_empty() => Err(crate::DomainError::invalid(
+            field.name(),
+            "must not be empty (null clears it)",
+        )),
+        Some(v) if v.chars().count() > field.max_chars() => Err(crate::DomainError::invalid(
+            field.name(),
+            format!("must be at most {} characters", field.max_chars()),
+        )),
+        v => Ok(v),
+    }
+}
+
+/// An answer of the external system as a client sends it; `status` may be a
+/// number (an HTTP status) or text, `at` defaults to when it is recorded.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ResponseInput {
+    #[serde(default)]
+    at: Option<DateTime<Utc>>,
+    status: StatusInput,
+    #[serde(default)]
+    body: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum StatusInput {
+    Number(i64),
+    Text(String),
+}
+
+/// The answers a client sent, checked against their bounds.
+pub(crate) fn responses(
+    input: Vec<ResponseInput>,
+    now: DateTime<Utc>,
+) -> Result<Vec<ExternalResponse>, crate::DomainError> {
+    if input.len() > MAX_RESPONSES {
+        return Err(crate::DomainError::invalid(
+            "responses",
+            format!("at most {MAX_RESPONSES} responses are kept"),
+        ));
+    }
+    input
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let status = match r.status {
+                StatusInput::Number(n) => n.to_string(),
+                StatusInput::Text(t) => t,
+            };
+            if status.trim().is_empty() || status.chars().count() > MAX_RESPONSE_STATUS {
+                return Err(crate::DomainError::invalid(
+                    format!("responses[{i}].status"),
+                    format!("must be a number or 1 to {MAX_RESPONSE_STATUS} characters"),
+                ));
+            }
+            if r.body.chars().count() > MAX_RESPONSE_BODY {
+                return Err(crate::DomainError::invalid(
+                    format!("responses[{i}].body"),
+                    format!("must be at most {MAX_RESPONSE_BODY} characters"),
+                ));
+            }
+            Ok(ExternalResponse {
+                at: r.at.unwrap_or(now),
+                status,
+                body: r.body,
+            })
+        })
+        .collect()
+}
+
+/// `createdBy` and `updatedBy` name the keys that made and changed a record;
+/// a client may not set them.
+pub(crate) fn refuse_authorship(
+    created_by: &Option<serde_json::Value>,
+    updated_by: &Option<serde_json::Value>,
+) -> Result<(), crate::DomainError> {
+    for (field, value) in [("createdBy", created_by), ("updatedBy", updated_by)] {
+        if value.is_some() {
+            return Err(crate::DomainError::invalid(
+                field,
+                "is set by the service: the id of the key that made or changed the record",
+            ));
+        }
+    }
+    Ok(())
 }

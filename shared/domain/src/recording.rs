@@ -5,7 +5,10 @@ use crate::auth::{Caller, Role};
 use crate::error::{parse_json, DomainError};
 use crate::event::{Attempt, AttemptOutcome, EventStatus, EventType};
 use crate::integration::ApplicationId;
-use crate::record::{Category, ErrorCode, ErrorRecord, Source};
+use crate::record::{
+    document_value, refuse_authorship, responses, Category, DocumentField, ErrorCode, ErrorRecord,
+    ResponseInput, Source,
+};
 use crate::service::Service;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -34,6 +37,28 @@ struct ExternalError {
     note: Option<String>,
     #[serde(default)]
     custom_attributes: BTreeMap<String, String>,
+    #[serde(default)]
+    document_type: Option<String>,
+    #[serde(default)]
+    document_id: Option<String>,
+    #[serde(default)]
+    document_revision: Option<String>,
+    #[serde(default)]
+    document_status: Option<String>,
+    #[serde(default)]
+    integration_run_id: Option<String>,
+    #[serde(default)]
+    integration_filename: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+    #[serde(default)]
+    creation_method: Option<String>,
+    #[serde(default)]
+    responses: Vec<ResponseInput>,
+    #[serde(default)]
+    created_by: Option<serde_json::Value>,
+    #[serde(default)]
+    updated_by: Option<serde_json::Value>,
 }
 
 impl Service {
@@ -54,6 +79,22 @@ impl Service {
         if input.message.trim().is_empty() {
             return Err(DomainError::invalid("message", "must not be empty"));
         }
+        refuse_authorship(&input.created_by, &input.updated_by)?;
+        let now = self.clock.now();
+        let document = |field, value| document_value(field, value);
+        let document_type = document(DocumentField::DocumentType, input.document_type)?;
+        let document_id = document(DocumentField::DocumentId, input.document_id)?;
+        let document_revision = document(DocumentField::DocumentRevision, input.document_revision)?;
+        let document_status = document(DocumentField::DocumentStatus, input.document_status)?;
+        let integration_run_id =
+            document(DocumentField::IntegrationRunId, input.integration_run_id)?;
+        let integration_filename = document(
+            DocumentField::IntegrationFilename,
+            input.integration_filename,
+        )?;
+        let status = document(DocumentField::Status, input.status)?;
+        let creation_method = document(DocumentField::CreationMethod, input.creation_method)?;
+        let responses = responses(input.responses, now)?;
         let integration = self
             .store
             .get_integration(&application_id)
@@ -64,7 +105,6 @@ impl Service {
                     format!("no integration is configured for '{application_id}'"),
                 )
             })?;
-        let now = self.clock.now();
         let record = ErrorRecord {
             id: self.ids.new_id(),
             creation_date: now,
@@ -91,6 +131,17 @@ impl Service {
             source: Source::Api,
             external_id: input.external_id,
             custom_attributes: input.custom_attributes,
+            document_type,
+            document_id,
+            document_revision,
+            document_status,
+            integration_run_id,
+            integration_filename,
+            status,
+            creation_method,
+            responses,
+            created_by: Some(caller.key_id.clone()),
+            updated_by: None,
             history: Vec::new(),
             expires_at: now + self.config.retention,
             version: 1,

@@ -7,7 +7,8 @@ use crate::error::DomainError;
 use crate::event::{Event, EventQuery, EventStatus, EventType};
 use crate::integration::ApplicationId;
 use crate::record::{
-    Category, ErrorCode, ErrorQuery, ErrorRecord, Position, ResolvedFilter, SummaryRow,
+    Category, DocumentField, ErrorCode, ErrorQuery, ErrorRecord, Position, ResolvedFilter,
+    SummaryRow,
 };
 use crate::service::Service;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -32,7 +33,7 @@ pub enum ReportField {
 }
 
 /// Every selectable field with its heading; the first twelve are the default view.
-const FIELDS: [(&str, &str); 24] = [
+const FIELDS: [(&str, &str); 35] = [
     ("creationDate", "Creation Date"),
     ("applicationId", "Application Id"),
     ("importableApplicationUuid", "Importable Application Uuid"),
@@ -57,6 +58,17 @@ const FIELDS: [(&str, &str); 24] = [
     ("source", "source"),
     ("externalId", "externalId"),
     ("customAttributes", "customAttributes"),
+    ("documentType", "documentType"),
+    ("documentId", "documentId"),
+    ("documentRevision", "documentRevision"),
+    ("documentStatus", "documentStatus"),
+    ("integrationRunId", "integrationRunId"),
+    ("integrationFilename", "integrationFilename"),
+    ("status", "status"),
+    ("creationMethod", "creationMethod"),
+    ("responses", "responses"),
+    ("createdBy", "createdBy"),
+    ("updatedBy", "updatedBy"),
 ];
 const DEFAULT_FIELDS: usize = 12;
 const CUSTOM_PREFIX: &str = "customAttributes.";
@@ -377,21 +389,27 @@ fn time(v: &Option<DateTime<Utc>>) -> String {
         .unwrap_or_default()
 }
 
-/// Everything that decides which records a report query can return.
+/// Everything that decides which records a report query can return, as a
+/// JSON array, so that free text holding a separator cannot make two
+/// different queries one scope.
 fn error_scope(q: &ErrorQuery) -> String {
-    format!(
-        "errors|{}|{:?}|{}|{}|{}|{}|{}|{}|{}|{}",
+    serde_json::json!([
+        "errors",
         opt(&q.vendor.as_ref().map(|v| v.as_str())),
-        q.resolved,
+        format!("{:?}", q.resolved),
         opt(&q.application_id),
         opt(&q.event_type),
         opt(&q.error_code),
         opt(&q.category),
         opt(&q.company_id),
         opt(&q.user_email),
+        opt(&q.document_type),
+        opt(&q.document_id),
+        opt(&q.integration_run_id),
         time(&q.from),
         time(&q.to),
-    )
+    ])
+    .to_string()
 }
 
 fn event_scope(q: &EventQuery) -> String {
@@ -415,6 +433,9 @@ const REPORT_PARAMS: &[&str] = &[
     "category",
     "companyId",
     "userEmail",
+    "documentType",
+    "documentId",
+    "integrationRunId",
     "resolved",
     "fields",
     "format",
@@ -465,6 +486,18 @@ fn application(v: &str) -> Result<ApplicationId, String> {
     ApplicationId::parse(v)
 }
 
+/// A filter on one of Coupa's fields: a value a record could hold (the
+/// stores key their indexes on these).
+fn document_filter(field: DocumentField) -> impl Fn(&str) -> Result<String, String> {
+    move |v| {
+        if v.is_empty() || v.chars().count() > field.max_chars() {
+            Err(format!("must be 1 to {} characters", field.max_chars()))
+        } else {
+            Ok(v.to_owned())
+        }
+    }
+}
+
 impl Service {
     /// The report query these parameters describe, scoped to what the caller sees.
     pub fn report_query(
@@ -483,6 +516,13 @@ impl Service {
             category: params.get("category", parse_with::<Category>)?,
             company_id: params.text("companyId")?,
             user_email: params.text("userEmail")?,
+            document_type: params
+                .get("documentType", document_filter(DocumentField::DocumentType))?,
+            document_id: params.get("documentId", document_filter(DocumentField::DocumentId))?,
+            integration_run_id: params.get(
+                "integrationRunId",
+                document_filter(DocumentField::IntegrationRunId),
+            )?,
             from,
             to,
             limit: params.limit()?,

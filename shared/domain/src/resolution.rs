@@ -6,7 +6,8 @@ use crate::auth::{Caller, Role};
 use crate::error::{parse_json, parse_json_or_default, DomainError, StoreError};
 use crate::ports::{OutboundRequest, OutboundResult};
 use crate::record::{
-    Alert, AlertDelivery, AlertKind, ContactAlertType, DeliveryStatus, ErrorRecord, RecordPatch,
+    document_value, refuse_authorship, responses, Alert, AlertDelivery, AlertKind,
+    ContactAlertType, DeliveryStatus, DocumentField, ErrorRecord, RecordPatch, ResponseInput,
 };
 use crate::service::Service;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -43,6 +44,12 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D:
     Option::<String>::deserialize(d).map(Some)
 }
 
+fn present_list<'de, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<Vec<ResponseInput>>>, D::Error> {
+    Option::<Vec<ResponseInput>>::deserialize(d).map(Some)
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct PatchInput {
@@ -52,6 +59,28 @@ struct PatchInput {
     external_id: Option<Option<String>>,
     #[serde(default)]
     custom_attributes: BTreeMap<String, Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    document_type: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    document_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    document_revision: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    document_status: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    integration_run_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    integration_filename: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    status: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    creation_method: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present_list")]
+    responses: Option<Option<Vec<ResponseInput>>>,
+    #[serde(default)]
+    created_by: Option<serde_json::Value>,
+    #[serde(default)]
+    updated_by: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,8 +137,32 @@ fn check_ids(ids: &[String]) -> Result<(), DomainError> {
 }
 
 impl RecordPatch {
-    fn parse(body: &[u8]) -> Result<Self, DomainError> {
+    fn parse(body: &[u8], now: chrono::DateTime<chrono::Utc>) -> Result<Self, DomainError> {
         let input: PatchInput = parse_json(body, "patch")?;
+        refuse_authorship(&input.created_by, &input.updated_by)?;
+        let mut documents = BTreeMap::new();
+        let given = [
+            (DocumentField::DocumentType, input.document_type),
+            (DocumentField::DocumentId, input.document_id),
+            (DocumentField::DocumentRevision, input.document_revision),
+            (DocumentField::DocumentStatus, input.document_status),
+            (DocumentField::IntegrationRunId, input.integration_run_id),
+            (
+                DocumentField::IntegrationFilename,
+                input.integration_filename,
+            ),
+            (DocumentField::Status, input.status),
+            (DocumentField::CreationMethod, input.creation_method),
+        ];
+        for (field, value) in given {
+            if let Some(value) = value {
+                documents.insert(field, document_value(field, value)?);
+            }
+        }
+        let responses = match input.responses {
+            Some(list) => Some(responses(list.unwrap_or_default(), now)?),
+            None => None,
+        };
         check_note(&input.note.clone().flatten(), "note")?;
         if let Some(Some(x)) = &input.external_id {
             if x.is_empty() || x.chars().count() > MAX_EXTERNAL_ID {
@@ -146,6 +199,8 @@ impl RecordPatch {
             note: input.note,
             external_id: input.external_id,
             custom_attributes: input.custom_attributes,
+            documents,
+            responses,
         })
     }
 }
@@ -215,7 +270,9 @@ impl Service {
         Ok(record)
     }
 
-    /// `PATCH /api/integration_errors/{id}`: note, external id, custom attributes.
+    /// `PATCH` or `PUT /api/integration_errors/{id}` (Coupa treats them
+    /// alike): note, external id, custom attributes, Coupa's document and run
+    /// fields and the external system's responses.
     pub async fn patch_error(
         &self,
         caller: &Caller,
@@ -223,8 +280,8 @@ impl Service {
         body: &[u8],
     ) -> Result<ErrorRecord, DomainError> {
         caller.require(&[Role::Admin, Role::Manager, Role::Vendor])?;
-        let patch = RecordPatch::parse(body)?;
         let now = self.clock.now();
+        let patch = RecordPatch::parse(body, now)?;
         let (record, _) = self
             .change_error(caller, id, |r| {
                 let next = r.patched(&patch, &caller.key_id, now);
@@ -282,19 +339,21 @@ impl Service {
     }
 
     /// `POST /api/integration_errors/create_alert`: stores an alert about some
-    /// failures; webhook recipients get it POSTed now, email recipients wait
-    /// for the deployment's mail sender.
+    /// failures; webhook recipients get it POSTed now, email and SMS recipients
+    /// wait for the senders a deployment wires in.
     pub async fn create_alert(&self, caller: &Caller, body: &[u8]) -> Result<Alert, DomainError> {
         caller.require(&[Role::Admin, Role::Manager])?;
         let input: AlertInput = parse_json(body, "alert")?;
         check_ids(&input.ids)?;
+        // Coupa spells them in lower case; any case is taken.
         let kind = match input.contact_alert_type.to_ascii_uppercase().as_str() {
             "EMAIL" => ContactAlertType::Email,
+            "SMS" => ContactAlertType::Sms,
             "WEBHOOK" => ContactAlertType::Webhook,
             _ => {
                 return Err(DomainError::invalid(
                     "contactAlertType",
-                    "must be EMAIL or WEBHOOK",
+                    "must be EMAIL, SMS or WEBHOOK",
                 ))
             }
         };
@@ -307,6 +366,7 @@ impl Service {
         for (i, r) in input.recipients.iter().enumerate() {
             let ok = match kind {
                 ContactAlertType::Email => is_email(r),
+                ContactAlertType::Sms => is_phone_number(r),
                 ContactAlertType::Webhook => crate::integration::parse_http_url(r).is_ok(),
             };
             if !ok {
@@ -314,6 +374,9 @@ impl Service {
                     format!("recipients[{i}]"),
                     match kind {
                         ContactAlertType::Email => "must be an email address",
+                        ContactAlertType::Sms => {
+                            "must be a phone number in international form (+ and 8 to 15 digits)"
+                        }
                         ContactAlertType::Webhook => "must be an absolute http(s) URL",
                     },
                 ));
@@ -349,7 +412,7 @@ impl Service {
             created_by: caller.key_id.clone(),
         };
         alert.deliveries = match kind {
-            ContactAlertType::Email => input
+            ContactAlertType::Email | ContactAlertType::Sms => input
                 .recipients
                 .iter()
                 .map(|r| AlertDelivery {
@@ -400,6 +463,16 @@ impl Service {
     }
 }
 
+/// A number in E.164 form: `+`, then 8 to 15 digits, the first not 0.
+fn is_phone_number(s: &str) -> bool {
+    let Some(digits) = s.strip_prefix('+') else {
+        return false;
+    };
+    (8..=15).contains(&digits.len())
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !digits.starts_with('0')
+}
+
 fn is_email(s: &str) -> bool {
     let Some((local, domain)) = s.split_once('@') else {
         return false;
@@ -426,23 +499,87 @@ mod tests {
         assert!(!is_email("o ps@vendor.example"));
     }
 
+    fn now() -> chrono::DateTime<chrono::Utc> {
+        "2026-11-29T12:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn phone_recipients_are_in_international_form() {
+        assert!(is_phone_number("+14155550100"));
+        assert!(!is_phone_number("14155550100"));
+        assert!(!is_phone_number("+0155550100"));
+        assert!(!is_phone_number("+1415"));
+        assert!(!is_phone_number("+1 415 555 0100"));
+    }
+
+    #[test]
+    fn a_patch_sets_and_clears_coupas_fields_and_takes_a_numeric_response_status() {
+        let p = RecordPatch::parse(
+            br#"{"documentType": "InvoiceHeader", "documentId": null,
+                 "responses": [{"status": 500, "body": "timeout"}, {"at": "2026-11-28T10:00:00Z", "status": "REJECTED"}]}"#,
+            now(),
+        )
+        .unwrap();
+        assert_eq!(
+            p.documents[&DocumentField::DocumentType],
+            Some("InvoiceHeader".into())
+        );
+        assert_eq!(p.documents[&DocumentField::DocumentId], None);
+        assert!(!p.documents.contains_key(&DocumentField::Status));
+        let responses = p.responses.unwrap();
+        assert_eq!(responses[0].status, "500");
+        assert_eq!(
+            responses[0].at,
+            now(),
+            "an answer without a time is stamped now"
+        );
+        assert_eq!(responses[1].body, "");
+        let p = RecordPatch::parse(br#"{"responses": null}"#, now()).unwrap();
+        assert_eq!(p.responses, Some(Vec::new()), "null clears the responses");
+    }
+
+    #[test]
+    fn a_patch_refuses_empty_or_overlong_coupa_fields_and_authorship() {
+        let field_of = |body: &[u8]| match RecordPatch::parse(body, now()) {
+            Err(DomainError::Invalid { field: Some(f), .. }) => f,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(field_of(br#"{"documentType": " "}"#), "documentType");
+        let long = format!(r#"{{"integrationRunId": "{}"}}"#, "r".repeat(257));
+        assert_eq!(field_of(long.as_bytes()), "integrationRunId");
+        let many = format!(
+            r#"{{"responses": [{}]}}"#,
+            vec![r#"{"status": 200}"#; 21].join(",")
+        );
+        assert_eq!(field_of(many.as_bytes()), "responses");
+        assert_eq!(
+            field_of(br#"{"responses": [{"status": ""}]}"#),
+            "responses[0].status"
+        );
+        assert_eq!(field_of(br#"{"createdBy": "k-1"}"#), "createdBy");
+        assert_eq!(field_of(br#"{"updatedBy": "k-1"}"#), "updatedBy");
+    }
+
     #[test]
     fn a_patch_tells_a_cleared_field_from_an_absent_one() {
-        let p = RecordPatch::parse(br#"{"note": null}"#).unwrap();
+        let p = RecordPatch::parse(br#"{"note": null}"#, now()).unwrap();
         assert_eq!(p.note, Some(None));
         assert_eq!(p.external_id, None);
-        let p =
-            RecordPatch::parse(br#"{"customAttributes": {"ticket": "T-1", "old": null}}"#).unwrap();
+        let p = RecordPatch::parse(
+            br#"{"customAttributes": {"ticket": "T-1", "old": null}}"#,
+            now(),
+        )
+        .unwrap();
         assert_eq!(p.custom_attributes["ticket"], Some("T-1".into()));
         assert_eq!(p.custom_attributes["old"], None);
     }
 
     #[test]
     fn a_patch_refuses_attribute_names_that_cannot_be_report_fields() {
-        let e = RecordPatch::parse(br#"{"customAttributes": {"a,b": "x"}}"#).unwrap_err();
+        let e = RecordPatch::parse(br#"{"customAttributes": {"a,b": "x"}}"#, now()).unwrap_err();
         assert!(
             matches!(e, DomainError::Invalid { field: Some(f), .. } if f == "customAttributes.a,b")
         );
-        assert!(RecordPatch::parse(br#"{"priority": 1}"#).is_err());
+        assert!(RecordPatch::parse(br#"{"priority": 1}"#, now()).is_err());
     }
 }

@@ -17,7 +17,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 /// The schema's version, kept in `PRAGMA user_version`.
-const SCHEMA_VERSION: i64 = 4;
+const SCHEMA_VERSION: i64 = 5;
 
 /// Brings a data directory written by an earlier version up to [`SCHEMA`]:
 /// version 1 had no vendor or type columns on events, so no events log.
@@ -48,6 +48,14 @@ DROP INDEX IF EXISTS ie_app;
 DROP INDEX IF EXISTS ie_vendor;
 DROP INDEX IF EXISTS ie_code;
 DROP INDEX IF EXISTS ie_type;
+"#;
+
+/// Version 4 had no columns for Coupa's document and run fields, which the
+/// report filters on; records written then have none of them.
+const MIGRATE_FROM_4: &str = r#"
+ALTER TABLE integration_errors ADD COLUMN document_type TEXT;
+ALTER TABLE integration_errors ADD COLUMN document_id TEXT;
+ALTER TABLE integration_errors ADD COLUMN integration_run_id TEXT;
 "#;
 
 /// Run after [`SCHEMA`] on a store older than version 4.
@@ -124,6 +132,9 @@ CREATE TABLE IF NOT EXISTS integration_errors (
     category TEXT NOT NULL,
     company_id TEXT,
     user_email TEXT,
+    document_type TEXT,
+    document_id TEXT,
+    integration_run_id TEXT,
     resolved INTEGER NOT NULL,
     version INTEGER NOT NULL,
     expires_ms INTEGER NOT NULL,
@@ -135,6 +146,9 @@ CREATE INDEX IF NOT EXISTS ie_app ON integration_errors(application_id, resolved
 CREATE INDEX IF NOT EXISTS ie_vendor ON integration_errors(vendor_id, resolved, created_ms, id);
 CREATE INDEX IF NOT EXISTS ie_code ON integration_errors(error_code, resolved, created_ms, id);
 CREATE INDEX IF NOT EXISTS ie_type ON integration_errors(event_type, resolved, created_ms, id);
+CREATE INDEX IF NOT EXISTS ie_doc_type ON integration_errors(document_type, resolved, created_ms, id);
+CREATE INDEX IF NOT EXISTS ie_doc ON integration_errors(document_id, resolved, created_ms, id);
+CREATE INDEX IF NOT EXISTS ie_run ON integration_errors(integration_run_id, resolved, created_ms, id);
 CREATE INDEX IF NOT EXISTS ie_expiry ON integration_errors(expires_ms);
 "#;
 
@@ -345,6 +359,14 @@ fn migrate(c: &Connection) -> Result<(), StoreError> {
             |r| r.get(0),
         )
         .map_err(internal)?;
+    let errors_exist: bool = c
+        .query_row(
+            "SELECT EXISTS(SELECT 1 FROM sqlite_master \
+             WHERE type = 'table' AND name = 'integration_errors')",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(internal)?;
     let mut script = String::from("BEGIN IMMEDIATE;");
     if version < 2 && events_exist {
         script.push_str(MIGRATE_FROM_1);
@@ -354,6 +376,9 @@ fn migrate(c: &Connection) -> Result<(), StoreError> {
     }
     if version < 4 {
         script.push_str(MIGRATE_FROM_3);
+    }
+    if version < 5 && errors_exist {
+        script.push_str(MIGRATE_FROM_4);
     }
     if version > 0 && version < SCHEMA_VERSION {
         tracing::info!(
@@ -797,8 +822,7 @@ impl EventStore for SqliteStore {
                     c,
                     &format!(
                         "INSERT INTO integration_errors({ERROR_COLUMNS}) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
-                         ON CONFLICT(id) DO NOTHING"
+                         VALUES {ERROR_VALUES} ON CONFLICT(id) DO NOTHING"
                     ),
                     rusqlite::params_from_iter(row),
                 )
@@ -920,6 +944,13 @@ fn error_row(r: &ErrorRecord) -> Result<Vec<SqlValue>, StoreError> {
         SqlValue::Text(r.category.as_str().to_owned()),
         r.company_id.clone().map_or(SqlValue::Null, SqlValue::Text),
         r.user_email.clone().map_or(SqlValue::Null, SqlValue::Text),
+        r.document_type
+            .clone()
+            .map_or(SqlValue::Null, SqlValue::Text),
+        r.document_id.clone().map_or(SqlValue::Null, SqlValue::Text),
+        r.integration_run_id
+            .clone()
+            .map_or(SqlValue::Null, SqlValue::Text),
         SqlValue::Integer(r.manually_resolved as i64),
         SqlValue::Integer(r.version as i64),
         SqlValue::Integer(r.expires_at.timestamp_millis()),
@@ -928,7 +959,11 @@ fn error_row(r: &ErrorRecord) -> Result<Vec<SqlValue>, StoreError> {
 }
 
 const ERROR_COLUMNS: &str = "id, created_ms, application_id, vendor_id, event_type, error_code, \
-     category, company_id, user_email, resolved, version, expires_ms, data";
+     category, company_id, user_email, document_type, document_id, integration_run_id, resolved, \
+     version, expires_ms, data";
+/// One placeholder per column of [`ERROR_COLUMNS`]; an update's expected version is `?17`.
+const ERROR_VALUES: &str =
+    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)";
 
 #[async_trait]
 impl ErrorStore for SqliteStore {
@@ -938,10 +973,7 @@ impl ErrorStore for SqliteStore {
         self.write(move |c| {
             exec(
                 c,
-                &format!(
-                    "INSERT INTO integration_errors({ERROR_COLUMNS}) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
-                ),
+                &format!("INSERT INTO integration_errors({ERROR_COLUMNS}) VALUES {ERROR_VALUES}"),
                 rusqlite::params_from_iter(row),
             )
             .map_err(|e| {
@@ -969,9 +1001,8 @@ impl ErrorStore for SqliteStore {
             let changed = c
                 .execute(
                     &format!(
-                        "UPDATE integration_errors SET ({ERROR_COLUMNS}) = \
-                         (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
-                         WHERE id = ?1 AND version = ?14"
+                        "UPDATE integration_errors SET ({ERROR_COLUMNS}) = {ERROR_VALUES} \
+                         WHERE id = ?1 AND version = ?17"
                     ),
                     rusqlite::params_from_iter(row),
                 )
@@ -1128,6 +1159,9 @@ fn error_filters(q: &ErrorQuery) -> Where {
     w.eq("category", q.category.map(|c| c.as_str()));
     w.eq("company_id", q.company_id.as_ref());
     w.eq("user_email", q.user_email.as_ref());
+    w.eq("document_type", q.document_type.as_ref());
+    w.eq("document_id", q.document_id.as_ref());
+    w.eq("integration_run_id", q.integration_run_id.as_ref());
     w.window(q.from, q.to, None);
     w
 }

@@ -368,6 +368,9 @@ async fn report_reads_on_dynamodb_never_scan_and_take_at_most_two_requests_a_pag
                 iev_tests::fixtures::error_record(&format!("r-{i:03}"), i * day / 10, app, "v-1");
             r.error_code = codes[i as usize % 3];
             r.manually_resolved = i % 5 == 0;
+            r.document_type = Some(["InvoiceHeader", "OrderHeader"][i as usize % 2].into());
+            r.document_id = Some(format!("INV-{}", i % 3));
+            r.integration_run_id = Some(format!("run-{}", i % 4));
             store.insert_error(&r).await.unwrap();
         }
     });
@@ -410,6 +413,21 @@ async fn report_reads_on_dynamodb_never_scan_and_take_at_most_two_requests_a_pag
             "resolved=all".to_owned(),
             "limit=50&resolved=all".to_owned(),
             2,
+        ),
+        (
+            "one document type".to_owned(),
+            "limit=50&documentType=OrderHeader".to_owned(),
+            1,
+        ),
+        (
+            "one document".to_owned(),
+            "limit=50&documentId=INV-1".to_owned(),
+            1,
+        ),
+        (
+            "one integration run".to_owned(),
+            "limit=50&integrationRunId=run-2".to_owned(),
+            1,
         ),
     ];
     log.take();

@@ -206,6 +206,20 @@ async fn idempotency(store: &impl Store) {
 async fn error_records(store: &impl Store) {
     let mut r = error_record("r-1", 10, "app-1", "v-1");
     r.custom_attributes.insert("ticket".into(), "T-1".into());
+    r.document_type = Some("InvoiceHeader".into());
+    r.document_id = Some("INV-1001".into());
+    r.document_revision = Some("2".into());
+    r.document_status = Some("pending_approval".into());
+    r.integration_run_id = Some("run-77".into());
+    r.integration_filename = Some("invoices_2026-11-29.csv".into());
+    r.status = Some("error".into());
+    r.creation_method = Some("integration".into());
+    r.responses = vec![iev_domain::record::ExternalResponse {
+        at: at(9),
+        status: "500".into(),
+        body: "ERP timed out".into(),
+    }];
+    r.created_by = Some("key-1".into());
     store.insert_error(&r).await.unwrap();
     assert_eq!(store.get_error("r-1").await.unwrap(), Some(r.clone()));
     assert!(matches!(
@@ -261,6 +275,12 @@ fn dataset() -> Vec<ErrorRecord> {
             r.company_id = Some(format!("company-{}", i % 5));
             r.user_email = Some(format!("user{}@example.com", i % 4));
             r.manually_resolved = i % 7 == 0;
+            // Coupa's fields on two records in three: reported by other systems.
+            if i % 3 != 2 {
+                r.document_type = Some(["InvoiceHeader", "OrderHeader"][i % 2].into());
+                r.document_id = Some(format!("doc-{}", i % 6));
+                r.integration_run_id = Some(format!("run-{}", i % 4));
+            }
             r
         })
         .collect()
@@ -337,6 +357,28 @@ async fn report_queries(store: &impl Store) {
             to: Some(at(10_000)),
             resolved: ResolvedFilter::All,
             limit: 1,
+            ..base.clone()
+        },
+        ErrorQuery {
+            document_type: Some("InvoiceHeader".into()),
+            ..base.clone()
+        },
+        ErrorQuery {
+            document_id: Some("doc-3".into()),
+            resolved: ResolvedFilter::All,
+            limit: 2,
+            ..base.clone()
+        },
+        ErrorQuery {
+            integration_run_id: Some("run-1".into()),
+            from: Some(at(4_000)),
+            ..base.clone()
+        },
+        ErrorQuery {
+            document_type: Some("OrderHeader".into()),
+            vendor: Some(vendor("v-1")),
+            error_code: Some(ErrorCode::TransportError),
+            resolved: ResolvedFilter::All,
             ..base.clone()
         },
         ErrorQuery {

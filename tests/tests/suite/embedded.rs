@@ -105,7 +105,7 @@ PRAGMA user_version = 2;";
 
 #[tokio::test]
 async fn an_older_store_is_upgraded_and_still_finds_its_events_by_token_and_by_vendor() {
-    use iev_domain::ports::EventStore;
+    use iev_domain::ports::{ErrorStore, EventStore};
     let dir = tempfile::tempdir().unwrap();
     let older = dir.path().join("older.sqlite3");
     let before = iev_tests::fixtures::event("e-0", "app-0", "v-0");
@@ -114,6 +114,30 @@ async fn an_older_store_is_upgraded_and_still_finds_its_events_by_token_and_by_v
     c.execute(
         "INSERT INTO events VALUES ('e-0', 'b2xk', 'app-0', 'COMPLETE', 0, 1, ?1, 'v-0', NULL)",
         [serde_json::to_string(&before).unwrap()],
+    )
+    .unwrap();
+    // A failure record as schema 4 and before wrote it: none of Coupa's fields.
+    let old_record = iev_tests::fixtures::error_record("r-0", 0, "app-0", "v-0");
+    let mut old_json = serde_json::to_value(&old_record).unwrap();
+    for field in [
+        "documentType",
+        "documentId",
+        "documentRevision",
+        "documentStatus",
+        "integrationRunId",
+        "integrationFilename",
+        "status",
+        "creationMethod",
+        "responses",
+        "createdBy",
+        "updatedBy",
+    ] {
+        old_json.as_object_mut().unwrap().remove(field).unwrap();
+    }
+    c.execute(
+        "INSERT INTO integration_errors VALUES \
+         ('r-0', 0, 'app-0', 'v-0', NULL, 'ACCOUNT_NOT_FOUND', 'x', NULL, NULL, 0, 1, 9e15, ?1)",
+        [old_json.to_string()],
     )
     .unwrap();
     drop(c);
@@ -159,6 +183,34 @@ async fn an_older_store_is_upgraded_and_still_finds_its_events_by_token_and_by_v
         !indexes.iter().any(|i| i.contains("DESC")),
         "every index is made again in ascending order: {indexes:?}"
     );
+
+    let read_back = store.get_error("r-0").await.unwrap().unwrap();
+    assert_eq!(read_back.document_id, None);
+    assert!(read_back.responses.is_empty());
+    assert_eq!(read_back.created_by, None);
+    let mut coupa = iev_tests::fixtures::error_record("r-1", 5, "app-0", "v-0");
+    coupa.document_id = Some("INV-1".into());
+    coupa.integration_run_id = Some("run-1".into());
+    store.insert_error(&coupa).await.unwrap();
+    for query in [
+        iev_domain::record::ErrorQuery {
+            document_id: Some("INV-1".into()),
+            limit: 10,
+            ..Default::default()
+        },
+        iev_domain::record::ErrorQuery {
+            integration_run_id: Some("run-1".into()),
+            limit: 10,
+            ..Default::default()
+        },
+    ] {
+        let found = store.query_errors(&query).await.unwrap().items;
+        assert_eq!(
+            found,
+            vec![coupa.clone()],
+            "the upgraded store filters by Coupa's fields"
+        );
+    }
 
     let newer = iev_local::SqliteStore::open(&dir.path().join("newer.sqlite3")).unwrap();
     newer.insert_event(&e, None).await.unwrap();

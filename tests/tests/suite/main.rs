@@ -5,6 +5,7 @@ mod api;
 mod aws_path;
 mod blackbox;
 mod contract;
+mod coupa;
 mod dispatch;
 mod embedded;
 mod export;
