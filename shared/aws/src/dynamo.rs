@@ -339,7 +339,16 @@ impl DynamoStore {
         };
         let mut found = Vec::new();
         self.query_partition(plan, partition, page_size, None, |item| {
-            let record: T = from_item(item)?;
+            // A stored record that cannot be read back is left out, with its
+            // key in the log, rather than failing every page it falls in.
+            let record: T = match from_item(item) {
+                Ok(record) => record,
+                Err(e) => {
+                    let key = item.get("PK").and_then(|k| k.as_s().ok());
+                    tracing::error!(key = ?key, error = %e, "a stored record cannot be read; it is left out of the list");
+                    return Ok(true);
+                }
+            };
             // BETWEEN is inclusive: the cursor's own record comes back and is dropped.
             if keep(&record) {
                 found.push(record);

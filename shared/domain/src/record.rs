@@ -310,6 +310,15 @@ pub struct RecordPatch {
 }
 
 impl ErrorRecord {
+    /// The record as `caller` may read it: an event's token is a vendor's
+    /// credential, which after ingestion only an admin ever sees.
+    pub fn shown_to(mut self, caller: &crate::auth::Caller) -> Self {
+        if caller.role != crate::auth::Role::Admin {
+            self.event_token = None;
+        }
+        self
+    }
+
     /// The event and delivery round a dispatch failure belongs to, from its
     /// id `<eventId>.<round>`; `None` for records not made by dispatch.
     pub fn failed_round(&self) -> Option<(&str, u32)> {
@@ -766,4 +775,55 @@ pub(crate) fn refuse_authorship(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+pub(crate) mod tests_support {
+    use super::*;
+
+    /// A plain failure record for unit tests.
+    pub fn record() -> ErrorRecord {
+        let at: DateTime<Utc> = "2026-11-29T12:00:00Z".parse().unwrap();
+        ErrorRecord {
+            id: "r-1".into(),
+            creation_date: at,
+            application_id: ApplicationId::parse("app-1").unwrap(),
+            importable_application_uuid: None,
+            application_name: "Widget".into(),
+            vendor_id: VendorId::parse("v-1").unwrap(),
+            user_id: None,
+            user_email: None,
+            company_id: None,
+            company_name: None,
+            event_type: None,
+            error_code: ErrorCode::UnknownError,
+            message: "failed".into(),
+            manually_resolved: false,
+            event_id: None,
+            event_token: None,
+            category: Category::Perform,
+            attempts: 0,
+            last_http_status: None,
+            resolved_at: None,
+            resolved_by: None,
+            note: None,
+            source: Source::Api,
+            external_id: None,
+            custom_attributes: BTreeMap::new(),
+            document_type: None,
+            document_id: None,
+            document_revision: None,
+            document_status: None,
+            integration_run_id: None,
+            integration_filename: None,
+            status: None,
+            creation_method: None,
+            responses: Vec::new(),
+            created_by: None,
+            updated_by: None,
+            history: Vec::new(),
+            expires_at: at,
+            version: 1,
+        }
+    }
 }

@@ -148,11 +148,21 @@ impl Service {
         };
         self.store.insert_error(&record).await?;
         tracing::info!(error_id = %record.id, by = %caller.key_id, "external failure recorded");
-        Ok(record)
+        Ok(record.shown_to(caller))
     }
 
-    /// A failure record this caller may see; others' answer 404 like missing ones.
+    /// `GET /api/integration_errors/{id}`: a failure record this caller may
+    /// see, as the caller may see it; others' answer 404 like missing ones.
     pub async fn get_error(&self, caller: &Caller, id: &str) -> Result<ErrorRecord, DomainError> {
+        Ok(self.visible_error(caller, id).await?.shown_to(caller))
+    }
+
+    /// A failure record this caller may see, whole, to act on it.
+    pub(crate) async fn visible_error(
+        &self,
+        caller: &Caller,
+        id: &str,
+    ) -> Result<ErrorRecord, DomainError> {
         caller.require(&[Role::Admin, Role::Manager, Role::Vendor])?;
         self.store
             .get_error(id)

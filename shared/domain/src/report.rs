@@ -165,8 +165,12 @@ impl CsvReport {
         let internal = |e: csv::Error| DomainError::internal(format!("csv: {e}"));
         let mut out = csv::Writer::from_writer(Vec::new());
         if !self.header_written {
-            out.write_record(self.fields.iter().map(|f| f.heading()))
-                .map_err(internal)?;
+            out.write_record(
+                self.fields
+                    .iter()
+                    .map(|f| neutralised(f.heading().to_owned())),
+            )
+            .map_err(internal)?;
             self.header_written = true;
         }
         for record in records {
@@ -182,8 +186,21 @@ impl CsvReport {
 fn cell(v: Value) -> String {
     match v {
         Value::Null => String::new(),
-        Value::String(s) => s,
+        Value::String(s) => neutralised(s),
         other => other.to_string(),
+    }
+}
+
+/// A text cell a spreadsheet would run as a formula (it starts with `=`, `+`,
+/// `-`, `@`, a tab or a carriage return) gets a leading `'`, as OWASP advises
+/// against CSV injection: the spreadsheet then shows it as text. Vendors and
+/// other systems write messages, company names and attributes; a manager opens
+/// the file.
+fn neutralised(s: String) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s
     }
 }
 
@@ -558,7 +575,7 @@ impl Service {
         let scope = error_scope(&query);
         Ok(ReportPage {
             fields,
-            items: page.items,
+            items: page.items.into_iter().map(|r| r.shown_to(caller)).collect(),
             next_cursor: page.next.map(|p| self.config.cursor_key.seal(&scope, &p)),
             format,
         })
@@ -591,7 +608,8 @@ impl Service {
         caller: &Caller,
         pairs: Vec<(String, String)>,
     ) -> Result<EventList, DomainError> {
-        caller.require(&[Role::Admin, Role::Manager, Role::Vendor, Role::Marketplace])?;
+        // The marketplace reads one event at a time (`GET /v1/events/{id}`), not the log.
+        caller.require(&[Role::Admin, Role::Manager, Role::Vendor])?;
         let params = Params::new(
             pairs,
             &[
@@ -659,6 +677,39 @@ mod tests {
         assert!(key.open("vendor-a", &forged).is_err());
         assert!(key.open("vendor-a", "garbage").is_err());
         assert!(key.open("vendor-a", "").is_err());
+    }
+
+    #[test]
+    fn a_cell_a_spreadsheet_would_run_as_a_formula_is_written_as_text() {
+        for formula in ["=1+2", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(neutralised(formula.into()), format!("'{formula}"));
+        }
+        for text in ["Widgets", "a=b", "", "'quoted"] {
+            assert_eq!(neutralised(text.into()), text);
+        }
+        assert_eq!(cell(serde_json::json!(-5)), "-5", "numbers are not text");
+    }
+
+    #[test]
+    fn the_csv_report_neutralises_formulas_in_every_text_column_and_heading() {
+        let mut record = crate::record::tests_support::record();
+        record.company_name = Some("=HYPERLINK(\"http://x\")".into());
+        record.message = "@cmd".into();
+        record.application_name = "+app".into();
+        record.custom_attributes.insert("-x".into(), "-1+1".into());
+        let fields = ReportField::parse_list(
+            "companyName,message,applicationName,customAttributes.-x,attempts",
+        )
+        .unwrap();
+        let text = CsvReport::new(fields).page(&[record]).unwrap();
+        let mut reader = csv::Reader::from_reader(text.as_slice());
+        assert_eq!(&reader.headers().unwrap()[3], "'-x");
+        let row = reader.records().next().unwrap().unwrap();
+        assert_eq!(&row[0], "'=HYPERLINK(\"http://x\")");
+        assert_eq!(&row[1], "'@cmd");
+        assert_eq!(&row[2], "'+app");
+        assert_eq!(&row[3], "'-1+1");
+        assert_eq!(&row[4], "0");
     }
 
     #[test]

@@ -216,7 +216,7 @@ impl Service {
         change: impl Fn(&ErrorRecord) -> Result<Option<ErrorRecord>, DomainError>,
     ) -> Result<(ErrorRecord, bool), DomainError> {
         for _ in 0..WRITE_TRIES {
-            let record = self.get_error(caller, id).await?;
+            let record = self.visible_error(caller, id).await?;
             let Some(next) = change(&record)? else {
                 return Ok((record, false));
             };
@@ -241,16 +241,17 @@ impl Service {
         caller.require(&[Role::Admin, Role::Manager, Role::Vendor])?;
         let input: ResolveInput = parse_json_or_default(body, "resolve request")?;
         check_note(&input.note, "note")?;
-        let now = self.clock.now();
+        // Each attempt stamps its own time, so that an entry written after a
+        // lost race never carries a time before the entry it follows.
         let (record, changed) = self
             .change_error(caller, id, |r| {
-                Ok(r.resolved(&caller.key_id, now, input.note.clone()))
+                Ok(r.resolved(&caller.key_id, self.clock.now(), input.note.clone()))
             })
             .await?;
         if changed {
             tracing::info!(error_id = %id, by = %caller.key_id, "failure resolved");
         }
-        Ok(record)
+        Ok(record.shown_to(caller))
     }
 
     /// `PUT /api/integration_errors/{id}/unresolve`: back into the default view.
@@ -260,14 +261,15 @@ impl Service {
         id: &str,
     ) -> Result<ErrorRecord, DomainError> {
         caller.require(&[Role::Admin, Role::Manager, Role::Vendor])?;
-        let now = self.clock.now();
         let (record, changed) = self
-            .change_error(caller, id, |r| Ok(r.unresolved(&caller.key_id, now)))
+            .change_error(caller, id, |r| {
+                Ok(r.unresolved(&caller.key_id, self.clock.now()))
+            })
             .await?;
         if changed {
             tracing::info!(error_id = %id, by = %caller.key_id, "failure unresolved");
         }
-        Ok(record)
+        Ok(record.shown_to(caller))
     }
 
     /// `PATCH` or `PUT /api/integration_errors/{id}` (Coupa treats them
@@ -280,11 +282,10 @@ impl Service {
         body: &[u8],
     ) -> Result<ErrorRecord, DomainError> {
         caller.require(&[Role::Admin, Role::Manager, Role::Vendor])?;
-        let now = self.clock.now();
-        let patch = RecordPatch::parse(body, now)?;
+        let patch = RecordPatch::parse(body, self.clock.now())?;
         let (record, _) = self
             .change_error(caller, id, |r| {
-                let next = r.patched(&patch, &caller.key_id, now);
+                let next = r.patched(&patch, &caller.key_id, self.clock.now());
                 if next
                     .as_ref()
                     .is_some_and(|n| n.custom_attributes.len() > MAX_ATTRIBUTES)
@@ -297,7 +298,7 @@ impl Service {
                 Ok(next)
             })
             .await?;
-        Ok(record)
+        Ok(record.shown_to(caller))
     }
 
     /// `POST /api/integration_errors/resolve`: up to 100 records, each answered
@@ -311,13 +312,12 @@ impl Service {
         let input: BulkInput = parse_json(body, "bulk resolve request")?;
         check_ids(&input.ids)?;
         check_note(&input.note, "note")?;
-        let now = self.clock.now();
         let mut seen = BTreeSet::new();
         let mut results = Vec::new();
         for id in input.ids.iter().filter(|id| seen.insert(id.as_str())) {
             let outcome = self
                 .change_error(caller, id, |r| {
-                    Ok(r.resolved(&caller.key_id, now, input.note.clone()))
+                    Ok(r.resolved(&caller.key_id, self.clock.now(), input.note.clone()))
                 })
                 .await;
             let status = match outcome {
@@ -385,7 +385,10 @@ impl Service {
         check_note(&input.message, "message")?;
         let mut records = Vec::new();
         for id in input.ids.iter().collect::<BTreeSet<_>>() {
-            records.push(self.get_error(caller, id).await?);
+            // What a webhook recipient gets is outside the service: no tokens.
+            let mut record = self.visible_error(caller, id).await?;
+            record.event_token = None;
+            records.push(record);
         }
         let message = input.message.unwrap_or_else(|| {
             format!(

@@ -473,7 +473,10 @@ impl Service {
     }
 
     pub async fn get_event(&self, caller: &Caller, id: &str) -> Result<EventView, DomainError> {
-        Ok(EventView::from(self.visible_event(caller, id).await?))
+        Ok(EventView::shown_to(
+            self.visible_event(caller, id).await?,
+            caller,
+        ))
     }
 
     /// Puts a settled event back in the queue for one more delivery round.
@@ -491,7 +494,7 @@ impl Service {
                 return Err(DomainError::Conflict("the event was delivered".into()))
             }
         }
-        Ok(EventView::from(self.redeliver(event).await?))
+        Ok(EventView::shown_to(self.redeliver(event).await?, caller))
     }
 
     /// Starts a new delivery round of `event` and queues it.
@@ -608,7 +611,12 @@ impl Service {
     ) -> Result<usize, DomainError> {
         caller.require(&[Role::Admin, Role::Manager])?;
         let input: RecoverInput = parse_json(body, "recover request")?;
-        if input.until <= input.since {
+        // The same forms as the report's query: RFC 3339 or a plain date.
+        let since = crate::report::parse_time(&input.since)
+            .map_err(|m| DomainError::invalid("since", m))?;
+        let until = crate::report::parse_time(&input.until)
+            .map_err(|m| DomainError::invalid("until", m))?;
+        if until <= since {
             return Err(DomainError::invalid("until", "must be later than since"));
         }
         let id = ApplicationId::parse(application_id)
@@ -618,8 +626,8 @@ impl Service {
             .ok_or(DomainError::NotFound("integration"))?;
         let query = ErrorQuery {
             application_id: Some(id),
-            from: Some(input.since),
-            to: Some(input.until),
+            from: Some(since),
+            to: Some(until),
             ..Default::default()
         };
         self.redeliver_failed(query).await
@@ -677,8 +685,8 @@ struct EnableInput {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RecoverInput {
-    since: chrono::DateTime<chrono::Utc>,
-    until: chrono::DateTime<chrono::Utc>,
+    since: String,
+    until: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -694,7 +702,9 @@ pub struct Enabled {
 #[serde(rename_all = "camelCase")]
 pub struct EventView {
     pub id: String,
-    pub token: String,
+    /// An admin's view only: the token is the vendor's credential.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
     pub application_id: ApplicationId,
     pub vendor_id: VendorId,
     #[serde(rename = "type")]
@@ -707,12 +717,20 @@ pub struct EventView {
     pub event: EventBody,
 }
 
-impl From<Event> for EventView {
-    fn from(e: Event) -> Self {
+impl EventView {
+    /// The event as `caller` may read it (../shared/API.md): the token for an
+    /// admin only; the marketplace, which produced it, sees each attempt's
+    /// outcome but not what the vendor's product answered.
+    pub fn shown_to(mut e: Event, caller: &Caller) -> Self {
+        if caller.role == Role::Marketplace {
+            for attempt in &mut e.attempts {
+                attempt.response_excerpt = None;
+            }
+        }
         EventView {
             kind: e.body.kind,
             id: e.id,
-            token: e.token,
+            token: (caller.role == Role::Admin).then_some(e.token),
             application_id: e.application_id,
             vendor_id: e.vendor_id,
             status: e.status,

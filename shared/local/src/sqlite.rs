@@ -545,7 +545,18 @@ impl SqliteStore {
         let rows: Vec<String> = self
             .query(move |c| select(c, &sql, rusqlite::params_from_iter(args), |r| r.get(0)))
             .await?;
-        rows.iter().map(|d| from_json(d)).collect()
+        // A stored record that cannot be read back is left out, with its id in
+        // the log, rather than failing every page it falls in.
+        Ok(rows
+            .iter()
+            .filter_map(|d| match from_json(d) {
+                Ok(record) => Some(record),
+                Err(e) => {
+                    tracing::error!(id = stored_id(d), error = %e, "a stored record cannot be read; it is left out of the list");
+                    None
+                }
+            })
+            .collect())
     }
 
     /// Ids of accepted events not yet delivered, oldest first: the outbox the
@@ -1069,6 +1080,13 @@ impl AlertStore for SqliteStore {
         self.get_json("SELECT data FROM alerts WHERE id = ?1", id)
             .await
     }
+}
+
+/// The id a stored JSON record starts with (`{"id":"..."`), for the log.
+fn stored_id(data: &str) -> &str {
+    data.strip_prefix("{\"id\":\"")
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or("(unknown)")
 }
 
 /// A WHERE clause built up filter by filter, with its arguments.

@@ -46,6 +46,18 @@ impl AddressPolicy {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
             v4 => v4,
         };
+        // An IPv6 form that carries an IPv4 address reaches that address
+        // through a translator or a tunnel: judged by the address it carries,
+        // and never allowed as loopback.
+        if let IpAddr::V6(v6) = ip {
+            if let Some(v4) = embedded_v4(v6) {
+                let inner = IpAddr::V4(v4);
+                let internal =
+                    inner.is_loopback() || AddressPolicy::PUBLIC_ONLY.refusal(inner).is_some();
+                return (internal && !self.allow_private)
+                    .then_some("an IPv6 address that carries an internal IPv4 address");
+            }
+        }
         if ip.is_loopback() {
             return (!self.allow_loopback).then_some("a loopback address");
         }
@@ -63,14 +75,41 @@ impl AddressPolicy {
                     || a >= 240
             }
             IpAddr::V6(v6) => {
-                let first = v6.segments()[0];
+                let [first, second, third, ..] = v6.segments();
                 v6.is_unspecified()
                     || v6.is_multicast()
                     || (first & 0xfe00) == 0xfc00
                     || (first & 0xffc0) == 0xfe80
+                    // site-local (deprecated, still routed inside some networks)
+                    || (first & 0xffc0) == 0xfec0
+                    // Teredo: the IPv4 client it reaches is obscured in the address
+                    || (first == 0x2001 && second == 0)
+                    // NAT64 for local use (RFC 8215)
+                    || (first == 0x64 && second == 0xff9b && third == 1)
             }
         };
         (internal && !self.allow_private).then_some("a private, link-local or reserved address")
+    }
+}
+
+/// The IPv4 address an IPv6 address stands for: IPv4-compatible
+/// (`::a.b.c.d`, not `::` or `::1`), NAT64 (`64:ff9b::/96`) and 6to4
+/// (`2002:aabb:ccdd::/48`). IPv4-mapped addresses are unwrapped before.
+fn embedded_v4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    let s = v6.segments();
+    let low = |hi: u16, lo: u16| {
+        let [a, b] = hi.to_be_bytes();
+        let [c, d] = lo.to_be_bytes();
+        std::net::Ipv4Addr::new(a, b, c, d)
+    };
+    let compatible = s[..6] == [0; 6] && !(s[6] == 0 && s[7] <= 1);
+    let nat64 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
+    if compatible || nat64 {
+        Some(low(s[6], s[7]))
+    } else if s[0] == 0x2002 {
+        Some(low(s[1], s[2]))
+    } else {
+        None
     }
 }
 
@@ -304,6 +343,60 @@ mod tests {
         for public in ["93.184.216.34", "8.8.8.8", "2606:4700::1111"] {
             assert!(p.refusal(ip(public)).is_none(), "{public} must be allowed");
         }
+    }
+
+    #[test]
+    fn ipv6_forms_that_carry_an_internal_ipv4_address_are_refused_and_public_ones_are_not() {
+        for policy in [AddressPolicy::PUBLIC_ONLY, AddressPolicy::WITH_LOOPBACK] {
+            for internal in [
+                "::127.0.0.1",
+                "::169.254.169.254",
+                "::10.0.0.1",
+                "64:ff9b::169.254.169.254",
+                "64:ff9b::7f00:1",
+                "64:ff9b::10.1.2.3",
+                "2002:a9fe:a9fe::1",
+                "2002:7f00:1::",
+                "2002:c0a8:101::1",
+            ] {
+                assert!(
+                    policy.refusal(ip(internal)).is_some(),
+                    "{internal} must be refused under {policy:?}"
+                );
+            }
+        }
+        let p = AddressPolicy::PUBLIC_ONLY;
+        for public in ["::8.8.8.8", "64:ff9b::93.184.216.34", "2002:5db8:d822::1"] {
+            assert!(
+                p.refusal(ip(public)).is_none(),
+                "{public} carries a public address"
+            );
+        }
+    }
+
+    #[test]
+    fn teredo_local_nat64_and_site_local_ranges_are_refused() {
+        let p = AddressPolicy::PUBLIC_ONLY;
+        for internal in [
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001::1",
+            "64:ff9b:1::a00:1",
+            "fec0::1",
+            "feff::1",
+        ] {
+            assert!(
+                p.refusal(ip(internal)).is_some(),
+                "{internal} must be refused"
+            );
+        }
+        assert!(
+            p.refusal(ip("2001:db8::1")).is_none(),
+            "2001:db8::/32 is not Teredo"
+        );
+        assert!(AddressPolicy::parse("all")
+            .unwrap()
+            .refusal(ip("::10.0.0.1"))
+            .is_none());
     }
 
     #[test]

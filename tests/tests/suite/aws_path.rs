@@ -451,3 +451,42 @@ async fn report_reads_on_dynamodb_never_scan_and_take_at_most_two_requests_a_pag
     assert!(!sent.is_empty());
     assert!(sent.iter().all(|op| op == "Query"), "{sent:?}");
 }
+
+#[tokio::test]
+async fn a_record_that_cannot_be_read_back_is_left_out_of_report_pages_on_dynamodb() {
+    let sdk = iev_tests::aws::sdk_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = format!("iev-test-{}", uuid::Uuid::new_v4());
+    iev_aws::create_table(&client, &table).await.unwrap();
+    let store = iev_aws::DynamoStore::new(client.clone(), &table);
+    for (id, ms) in [("r-1", 10), ("r-3", 30)] {
+        store
+            .insert_error(&iev_tests::fixtures::error_record(id, ms, "app-1", "v-1"))
+            .await
+            .unwrap();
+    }
+    use aws_sdk_dynamodb::types::AttributeValue::S;
+    client
+        .put_item()
+        .table_name(&table)
+        .item("PK", S("ERR#r-2".into()))
+        .item("SK", S("ERR".into()))
+        .item("G1PK", S("OPEN".into()))
+        .item("G1SK", S("0000000000020#r-2".into()))
+        .item(
+            "data",
+            S(r#"{"id":"r-2","creationDate":"not a time"}"#.into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let page = store
+        .query_errors(&iev_domain::record::ErrorQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ids: Vec<&str> = page.items.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["r-3", "r-1"]);
+}

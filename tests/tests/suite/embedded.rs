@@ -216,3 +216,41 @@ async fn an_older_store_is_upgraded_and_still_finds_its_events_by_token_and_by_v
     newer.insert_event(&e, None).await.unwrap();
     assert_eq!(newer.get_event_by_token(&e.token).await.unwrap(), None);
 }
+
+#[tokio::test]
+async fn a_stored_record_that_cannot_be_read_back_is_left_out_of_list_pages() {
+    use iev_domain::ports::ErrorStore;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.sqlite3");
+    let store = iev_local::SqliteStore::open(&path).unwrap();
+    for (id, ms) in [("r-1", 10), ("r-3", 30)] {
+        store
+            .insert_error(&iev_tests::fixtures::error_record(id, ms, "app-1", "v-1"))
+            .await
+            .unwrap();
+    }
+    // Written by an older version, or damaged: its JSON is not a record.
+    let poisoned = format!(
+        r#"{{"id":"r-2","creationDate":{}1{}}}"#,
+        "[".repeat(130),
+        "]".repeat(130)
+    );
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute(
+            "INSERT INTO integration_errors(id, created_ms, application_id, vendor_id, error_code, \
+             category, resolved, version, expires_ms, data) \
+             VALUES ('r-2', 20, 'app-1', 'v-1', 'UNKNOWN_ERROR', 'x', 0, 1, 9e15, ?1)",
+            [poisoned],
+        )
+        .unwrap();
+    let page = store
+        .query_errors(&iev_domain::record::ErrorQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ids: Vec<&str> = page.items.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["r-3", "r-1"]);
+}

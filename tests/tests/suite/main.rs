@@ -9,5 +9,6 @@ mod coupa;
 mod dispatch;
 mod embedded;
 mod export;
+mod hardening;
 mod lambda_config;
 mod report;

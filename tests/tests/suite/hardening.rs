@@ -1,0 +1,311 @@
+//! Defects found by probing (issue 11), each shown fixed over HTTP.
+
+use iev_tests::fixtures::order_json;
+use iev_tests::TestApp;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+async fn runner() -> (TestApp, tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start_with(dir.path(), |c| c.workers = 0).await;
+    let admin = app.running.admin_key.clone();
+    let (status, body) = app
+        .send(
+            Method::PUT,
+            "/v1/integrations/app-1",
+            Some(&admin),
+            Some(json!({
+                "applicationName": "Widget", "vendorId": "v-1",
+                "notificationUrls": {"SUBSCRIPTION_ORDER": "http://127.0.0.1:9/n?eventUrl={eventUrl}"},
+                "oauth": {"consumerKey": "k", "consumerSecret": "s"}
+            })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    (app, dir, admin)
+}
+
+async fn failure(app: &TestApp, admin: &str) -> String {
+    let (status, record) = app
+        .send(
+            Method::POST,
+            "/api/integration_errors",
+            Some(admin),
+            Some(json!({"applicationId": "app-1", "errorCode": "UNKNOWN_ERROR", "message": "no"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{record}");
+    record["id"].as_str().unwrap().to_owned()
+}
+
+fn refused_as_not_an_object(status: u16, body: &Value) {
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["code"], "invalid_input", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("JSON object"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn a_json_array_where_an_object_is_required_is_refused_and_changes_nothing() {
+    let (app, _dir, admin) = runner().await;
+    let (status, body) = app
+        .send(
+            Method::POST,
+            "/v1/api-keys",
+            Some(&admin),
+            Some(json!(["vendor", "v-arr"])),
+        )
+        .await;
+    refused_as_not_an_object(status, &body);
+
+    // The positional form of an event: every field of the struct, in order.
+    let event = order_json("app-1");
+    let positional = json!([
+        event["applicationId"],
+        event["type"],
+        event["marketplace"],
+        Value::Null,
+        event["creator"],
+        event["payload"],
+        Value::Null
+    ]);
+    let (status, body) = app
+        .send(Method::POST, "/v1/events", Some(&admin), Some(positional))
+        .await;
+    refused_as_not_an_object(status, &body);
+    let (_, events) = app
+        .send(Method::GET, "/v1/events", Some(&admin), None)
+        .await;
+    assert_eq!(events["items"], json!([]), "nothing was stored");
+
+    let id = failure(&app, &admin).await;
+    let (status, body) = app
+        .send(
+            Method::PUT,
+            &format!("/api/integration_errors/{id}/resolve"),
+            Some(&admin),
+            Some(json!(["note"])),
+        )
+        .await;
+    refused_as_not_an_object(status, &body);
+    let (_, record) = app
+        .send(
+            Method::GET,
+            &format!("/api/integration_errors/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(record["manuallyResolved"], false);
+}
+
+#[tokio::test]
+async fn recovery_takes_plain_dates_like_the_report_and_names_the_field_of_a_bad_time() {
+    let (app, _dir, admin) = runner().await;
+    let recover = |body: Value| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            app.send(
+                Method::POST,
+                "/v1/integrations/app-1/recover",
+                Some(admin),
+                Some(body),
+            )
+            .await
+        }
+    };
+    let (status, body) = recover(json!({"since": "2026-11-01", "until": "2026-12-01"})).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["queued"], 0);
+    let (status, body) = recover(json!({"since": "yesterday", "until": "2026-12-01"})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "since");
+    let (status, body) =
+        recover(json!({"since": "2026-12-01", "until": "2026-11-01T00:00:00Z"})).await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "until");
+}
+
+#[tokio::test]
+async fn resolve_and_unresolve_racing_on_one_record_keep_its_history_in_time_order() {
+    let (app, _dir, admin) = runner().await;
+    let id = failure(&app, &admin).await;
+    let calls = (0..150).map(|i| {
+        let (app, admin, id) = (&app, &admin, &id);
+        async move {
+            let action = if i % 2 == 0 { "resolve" } else { "unresolve" };
+            app.send(
+                Method::PUT,
+                &format!("/api/integration_errors/{id}/{action}"),
+                Some(admin),
+                None,
+            )
+            .await
+        }
+    });
+    for (status, body) in futures::future::join_all(calls).await {
+        // A call that lost every retry to others answers 409; none may fail otherwise.
+        assert!(status == 200 || status == 409, "{status} {body}");
+    }
+    let (_, record) = app
+        .send(
+            Method::GET,
+            &format!("/api/integration_errors/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    let times: Vec<chrono::DateTime<chrono::Utc>> = record["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["at"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert!(times.len() > 10, "{record}");
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "every entry is at or after the one before: {times:?}"
+    );
+}
+
+#[tokio::test]
+async fn what_each_role_reads_of_an_event_and_its_failure_follows_the_contract() {
+    use iev_tests::vendor::{Reply, Vendor};
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start_in(dir.path()).await;
+    let admin = app.running.admin_key.clone();
+    let vendor = Vendor::start("k", "s", |_, _| {
+        Reply::error("USER_NOT_FOUND", "no such user here")
+    })
+    .await;
+    let (status, body) = app
+        .send(
+            Method::PUT,
+            "/v1/integrations/app-1",
+            Some(&admin),
+            Some(json!({
+                "applicationName": "Widget", "vendorId": "v-1",
+                "notificationUrls": {"SUBSCRIPTION_ORDER": vendor.notification_url()},
+                "oauth": {"consumerKey": "k", "consumerSecret": "s"}
+            })),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let marketplace = app.key("marketplace", None).await;
+    let manager = app.key("manager", None).await;
+    let own_vendor = app.key("vendor", Some("v-1")).await;
+    let other_vendor = app.key("vendor", Some("v-2")).await;
+    let (status, accepted) = app
+        .send(
+            Method::POST,
+            "/v1/events",
+            Some(&marketplace),
+            Some(order_json("app-1")),
+        )
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    assert!(
+        accepted["token"].is_string(),
+        "its producer gets the token once"
+    );
+    let id = accepted["id"].as_str().unwrap().to_owned();
+    let settled = app.wait_settled(&id).await;
+    assert_eq!(settled["status"], "FAILED", "{settled}");
+
+    let event_path = format!("/v1/events/{id}");
+    let read = |key: String| {
+        let (app, path) = (&app, &event_path);
+        async move { app.send(Method::GET, path, Some(&key), None).await }
+    };
+    let (_, as_admin) = read(admin.clone()).await;
+    assert_eq!(as_admin["token"], accepted["token"]);
+    assert!(
+        as_admin["attempts"][0]["responseExcerpt"].is_string(),
+        "{as_admin}"
+    );
+    for key in [manager.clone(), own_vendor.clone()] {
+        let (status, view) = read(key).await;
+        assert_eq!(status, 200, "{view}");
+        assert!(view.get("token").is_none(), "{view}");
+        assert!(view["attempts"][0]["responseExcerpt"].is_string(), "{view}");
+    }
+    let (status, _) = read(other_vendor.clone()).await;
+    assert_eq!(status, 404);
+    let (status, view) = read(marketplace.clone()).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["status"], "FAILED");
+    assert_eq!(view["attempts"][0]["outcome"], "error");
+    assert_eq!(view["attempts"][0]["errorCode"], "USER_NOT_FOUND");
+    assert!(view.get("token").is_none(), "{view}");
+    assert!(view["attempts"][0]["responseExcerpt"].is_null(), "{view}");
+    let (status, _) = app
+        .send(Method::GET, "/v1/events", Some(&marketplace), None)
+        .await;
+    assert_eq!(status, 403, "the marketplace reads one event at a time");
+
+    // The failure record's eventToken: an admin's to read, nobody else's.
+    let list = "/api/integration_errors?fields=id,eventId,eventToken";
+    let (_, page) = app.send(Method::GET, list, Some(&admin), None).await;
+    assert_eq!(page["items"][0]["eventToken"], accepted["token"], "{page}");
+    let record_id = page["items"][0]["id"].as_str().unwrap().to_owned();
+    for key in [manager.clone(), own_vendor.clone()] {
+        let (_, page) = app.send(Method::GET, list, Some(&key), None).await;
+        assert_eq!(page["items"][0]["eventId"], id.as_str(), "{page}");
+        assert_eq!(page["items"][0]["eventToken"], Value::Null, "{page}");
+        let (_, record) = app
+            .send(
+                Method::GET,
+                &format!("/api/integration_errors/{record_id}"),
+                Some(&key),
+                None,
+            )
+            .await;
+        assert_eq!(record["eventToken"], Value::Null, "{record}");
+        let (_, resolved) = app
+            .send(
+                Method::PUT,
+                &format!("/api/integration_errors/{record_id}/unresolve"),
+                Some(&key),
+                None,
+            )
+            .await;
+        assert_eq!(resolved["eventToken"], Value::Null, "{resolved}");
+    }
+    let (_, record) = app
+        .send(
+            Method::GET,
+            &format!("/api/integration_errors/{record_id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        record["eventToken"], accepted["token"],
+        "acting on a record keeps its token"
+    );
+}
+
+#[tokio::test]
+async fn an_event_nested_too_deep_to_read_back_is_refused_at_the_edge_and_not_stored() {
+    let (app, _dir, admin) = runner().await;
+    let mut event = order_json("app-1");
+    let mut address = json!("the innermost line");
+    for _ in 0..125 {
+        address = json!([address]);
+    }
+    event["creator"]["address"] = address;
+    let (status, body) = app
+        .send(Method::POST, "/v1/events", Some(&admin), Some(event))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "creator", "{body}");
+    let (_, events) = app
+        .send(Method::GET, "/v1/events", Some(&admin), None)
+        .await;
+    assert_eq!(events["items"], json!([]), "nothing was stored");
+}
