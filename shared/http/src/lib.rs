@@ -85,12 +85,16 @@ impl IntoResponse for ApiError {
             ),
             DomainError::Store(StoreError::Unavailable(detail)) => {
                 tracing::warn!(error = %detail, "storage or queue unavailable");
-                error_body(
+                let mut response = error_body(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "unavailable",
                     "storage or queue unavailable; retry later",
                     None,
-                )
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+                response
             }
             DomainError::Store(StoreError::Conflict(detail)) => {
                 tracing::warn!(error = %detail, "write conflict");
@@ -175,9 +179,11 @@ impl<S: Send + Sync> FromRequest<S> for BoundedBody {
     }
 }
 
-/// JSON 404 and 405 for anything no route serves, so clients always get the error shape.
+/// JSON 404 and 405 for anything no route serves, and the error shape for
+/// every other error answer too, so clients always get the error shape.
 pub fn with_fallbacks(router: Router<AppState>) -> Router<AppState> {
     router
+        .layer(axum::middleware::map_response(in_error_shape))
         .fallback(|| async { ApiError(DomainError::NotFound("route")) })
         .method_not_allowed_fallback(|| async {
             error_body(
@@ -189,10 +195,93 @@ pub fn with_fallbacks(router: Router<AppState>) -> Router<AppState> {
         })
 }
 
+/// An error answer that is not yet in the API's JSON shape: an extractor's own
+/// rejection, such as a path segment that is not UTF-8 (`%FF`), answers in
+/// plain text. Its status stays; its text becomes the message of a 4xx, and
+/// nothing of a 5xx's.
+async fn in_error_shape(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let reason = status.canonical_reason().unwrap_or("error");
+    let code = match status {
+        StatusCode::BAD_REQUEST => "invalid_input",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        s if s.is_server_error() => "internal",
+        _ => "invalid_request",
+    };
+    let message = if status.is_server_error() {
+        tracing::error!(%status, detail = %text, "an error answer outside the API's shape");
+        "internal error".to_owned()
+    } else if text.trim().is_empty() {
+        reason.to_ascii_lowercase()
+    } else {
+        text.trim().to_owned()
+    };
+    let mut shaped = error_body(status, code, &message, None);
+    for (name, value) in parts.headers.iter() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            shaped.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    shaped
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn an_extractors_plain_text_rejection_answers_in_the_error_shape() {
+        use tower::ServiceExt;
+        // The layer with_fallbacks puts on every function's router.
+        let app = Router::new()
+            .route(
+                "/x/{id}",
+                axum::routing::get(
+                    |axum::extract::Path(id): axum::extract::Path<String>| async move { id },
+                ),
+            )
+            .layer(axum::middleware::map_response(in_error_shape));
+        let response = app
+            .oneshot(
+                Request::builder()
+                    .uri("/x/%FF")
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        let bytes = response.into_body().collect().await.unwrap().to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(body["error"]["code"], "invalid_input", "{body}");
+        assert!(
+            body["error"]["message"].as_str().unwrap().len() > 5,
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_store_says_when_to_retry() {
+        let response =
+            ApiError(DomainError::Store(StoreError::Unavailable("full".into()))).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+    }
 
     async fn body_of(e: DomainError) -> (StatusCode, serde_json::Value) {
         let resp = ApiError(e).into_response();

@@ -204,6 +204,29 @@ fn internal(e: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(e.to_string())
 }
 
+/// SQLite's failures in the domain's words: a full disk, an I/O error or a
+/// database held by another process may pass (callers answer 503 and retry);
+/// the rest is a bug or damage.
+fn sql_failure(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode::*;
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(
+                f.code,
+                DiskFull
+                    | SystemIoFailure
+                    | DatabaseBusy
+                    | DatabaseLocked
+                    | CannotOpen
+                    | OutOfMemory
+            ) =>
+        {
+            StoreError::Unavailable(e.to_string())
+        }
+        _ => StoreError::Internal(e.to_string()),
+    }
+}
+
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
     // Records run to about a kilobyte; starting there spares the grow-and-copy steps.
     let mut out = Vec::with_capacity(1024);
@@ -246,7 +269,7 @@ fn select<T>(
 ) -> Result<Vec<T>, StoreError> {
     c.prepare_cached(sql)
         .and_then(|mut stmt| stmt.query_map(p, f)?.collect())
-        .map_err(internal)
+        .map_err(sql_failure)
 }
 
 fn run_writer(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
@@ -263,15 +286,41 @@ fn run_writer(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let began = conn.execute_batch("BEGIN IMMEDIATE");
-        let replies: Vec<Reply> = batch.into_iter().map(|job| job(&conn)).collect();
+        let mut began = conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_failure);
+        let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
+        // On a full disk or an I/O error SQLite may roll the whole transaction
+        // back by itself: every write of the batch so far is undone, and a
+        // write run after it would commit on its own. Those callers are told
+        // their write did not happen; the rest go on in a new transaction.
+        let mut undone: Vec<Reply> = Vec::new();
+        for job in batch {
+            let reply = job(&conn);
+            if began.is_ok() && conn.is_autocommit() {
+                undone.append(&mut replies);
+                undone.push(reply);
+                began = conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_failure);
+            } else {
+                replies.push(reply);
+            }
+        }
         let failure = match began {
-            Err(e) => Some(internal(e)),
-            Ok(()) => conn.execute_batch("COMMIT").map_err(internal).err(),
+            Err(e) => Some(e),
+            Ok(()) => conn.execute_batch("COMMIT").map_err(sql_failure).err(),
         };
         if failure.is_some() {
             let _ = conn.execute_batch("ROLLBACK");
             tracing::error!(error = ?failure, "embedded store commit failed");
+        }
+        if !undone.is_empty() {
+            tracing::error!(
+                writes = undone.len(),
+                "SQLite rolled a batch of writes back (a full disk or an I/O error)"
+            );
+            let lost =
+                StoreError::Unavailable("the write was undone: the disk is full or failing".into());
+            for reply in undone {
+                reply(Some(&lost));
+            }
         }
         for reply in replies {
             reply(failure.as_ref());
@@ -346,7 +395,7 @@ fn run_checkpoints(conn: Connection, until_dropped: std::sync::mpsc::Receiver<()
 fn migrate(c: &Connection) -> Result<(), StoreError> {
     let version: i64 = c
         .pragma_query_value(None, "user_version", |r| r.get(0))
-        .map_err(internal)?;
+        .map_err(sql_failure)?;
     if version > SCHEMA_VERSION {
         return Err(StoreError::Internal(format!(
             "the data directory was written by a newer version (schema {version})"
@@ -358,7 +407,7 @@ fn migrate(c: &Connection) -> Result<(), StoreError> {
             [],
             |r| r.get(0),
         )
-        .map_err(internal)?;
+        .map_err(sql_failure)?;
     let errors_exist: bool = c
         .query_row(
             "SELECT EXISTS(SELECT 1 FROM sqlite_master \
@@ -366,7 +415,7 @@ fn migrate(c: &Connection) -> Result<(), StoreError> {
             [],
             |r| r.get(0),
         )
-        .map_err(internal)?;
+        .map_err(sql_failure)?;
     let mut script = String::from("BEGIN IMMEDIATE;");
     if version < 2 && events_exist {
         script.push_str(MIGRATE_FROM_1);
@@ -403,12 +452,12 @@ fn in_savepoint<T>(
     c: &Connection,
     f: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
-    exec(c, "SAVEPOINT job", []).map_err(internal)?;
+    exec(c, "SAVEPOINT job", []).map_err(sql_failure)?;
     let result = f(c);
     if result.is_err() {
-        exec(c, "ROLLBACK TO job", []).map_err(internal)?;
+        exec(c, "ROLLBACK TO job", []).map_err(sql_failure)?;
     }
-    exec(c, "RELEASE job", []).map_err(internal)?;
+    exec(c, "RELEASE job", []).map_err(sql_failure)?;
     result
 }
 
@@ -419,18 +468,18 @@ impl SqliteStore {
             let conn = Connection::open(path)
                 .map_err(|e| StoreError::Unavailable(format!("{}: {e}", path.display())))?;
             conn.pragma_update(None, "journal_mode", "WAL")
-                .map_err(internal)?;
+                .map_err(sql_failure)?;
             // NORMAL in WAL mode survives a process crash; only an OS crash can
             // lose the last transactions, which is the local runner's trade-off.
             conn.pragma_update(None, "synchronous", "NORMAL")
-                .map_err(internal)?;
-            conn.busy_timeout(BUSY_TIMEOUT).map_err(internal)?;
+                .map_err(sql_failure)?;
+            conn.busy_timeout(BUSY_TIMEOUT).map_err(sql_failure)?;
             // Savepoint journals stay in memory.
             conn.pragma_update(None, "temp_store", "MEMORY")
-                .map_err(internal)?;
+                .map_err(sql_failure)?;
             // The checkpointer thread (below) does this, off the writer's path.
             conn.pragma_update(None, "wal_autocheckpoint", 0)
-                .map_err(internal)?;
+                .map_err(sql_failure)?;
             conn.set_prepared_statement_cache_capacity(64);
             Ok(conn)
         };
@@ -443,7 +492,7 @@ impl SqliteStore {
                 [],
                 |r| r.get(0),
             )
-            .map_err(internal)?;
+            .map_err(sql_failure)?;
         let connections = (0..READERS)
             .map(|_| open().map(Mutex::new))
             .collect::<Result<Vec<_>, _>>()?;
@@ -512,7 +561,7 @@ impl SqliteStore {
             .read(|c| {
                 query_row(c, sql, params![key], |r| r.get(0))
                     .optional()
-                    .map_err(internal)
+                    .map_err(sql_failure)
             })
             .await?;
         data.as_deref().map(from_json).transpose()
@@ -586,7 +635,7 @@ impl SqliteStore {
                 "DELETE FROM integration_errors WHERE expires_ms <= ?1",
                 params![now_ms],
             )
-            .map_err(internal)
+            .map_err(sql_failure)
         })
         .await
     }
@@ -634,7 +683,7 @@ impl IntegrationStore for SqliteStore {
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .optional()
-                .map_err(internal)
+                .map_err(sql_failure)
             })
             .await?;
         let Some((data, enabled, failures, disabled_ms)) = row else {
@@ -667,14 +716,14 @@ impl IntegrationStore for SqliteStore {
                          ON CONFLICT(application_id) DO NOTHING",
                         params![id, version, data, enabled, failures, disabled_ms],
                     )
-                    .map_err(internal)?,
+                    .map_err(sql_failure)?,
                 Some(expected) => c
                     .execute(
                         "UPDATE integrations SET version = ?2, data = ?3
                          WHERE application_id = ?1 AND version = ?4",
                         params![id, version, data, expected as i64],
                     )
-                    .map_err(internal)?,
+                    .map_err(sql_failure)?,
             };
             if changed == 1 {
                 Ok(())
@@ -709,7 +758,7 @@ impl IntegrationStore for SqliteStore {
                     params![id, at_ms],
                 )
             }
-            .map_err(internal)?;
+            .map_err(sql_failure)?;
             Ok(changed == 1)
         })
         .await
@@ -748,7 +797,7 @@ impl EventStore for SqliteStore {
                     |r| r.get(0),
                 )
                 .optional()
-                .map_err(internal)?;
+                .map_err(sql_failure)?;
                 if let Some(existing) = existing {
                     return Ok(InsertOutcome::Replay(from_json(&existing)?));
                 }
@@ -757,7 +806,7 @@ impl EventStore for SqliteStore {
                     "INSERT INTO idempotency(scope, data) VALUES (?1, ?2)",
                     params![scope, idem_data],
                 )
-                .map_err(internal)?;
+                .map_err(sql_failure)?;
             }
             exec(
                 c,
@@ -790,14 +839,14 @@ impl EventStore for SqliteStore {
         let id = event.id.clone();
         let scope = idempotency.map(|i| i.scope.clone());
         self.write(move |c| {
-            exec(c, "DELETE FROM events WHERE id = ?1", params![id]).map_err(internal)?;
+            exec(c, "DELETE FROM events WHERE id = ?1", params![id]).map_err(sql_failure)?;
             if let Some(scope) = scope {
                 exec(
                     c,
                     "DELETE FROM idempotency WHERE scope = ?1",
                     params![scope],
                 )
-                .map_err(internal)?;
+                .map_err(sql_failure)?;
             }
             Ok(())
         })
@@ -837,7 +886,7 @@ impl EventStore for SqliteStore {
                     ),
                     rusqlite::params_from_iter(row),
                 )
-                .map_err(internal)?;
+                .map_err(sql_failure)?;
             }
             let app = e.application_id.as_str();
             match count {
@@ -848,14 +897,14 @@ impl EventStore for SqliteStore {
                          WHERE application_id = ?1",
                     params![app],
                 )
-                .map_err(internal)?,
+                .map_err(sql_failure)?,
                 FailureCount::Reset => exec(
                     c,
                     "UPDATE integrations SET successive_failures = 0
                          WHERE application_id = ?1 AND successive_failures <> 0",
                     params![app],
                 )
-                .map_err(internal)?,
+                .map_err(sql_failure)?,
             };
             Ok(())
         })
@@ -932,7 +981,7 @@ fn update_event_row(
                 expected as i64
             ],
         )
-        .map_err(internal)?;
+        .map_err(sql_failure)?;
     if changed == 1 {
         Ok(())
     } else {
@@ -1017,7 +1066,7 @@ impl ErrorStore for SqliteStore {
                     ),
                     rusqlite::params_from_iter(row),
                 )
-                .map_err(internal)?;
+                .map_err(sql_failure)?;
             if changed == 1 {
                 Ok(())
             } else {
@@ -1070,7 +1119,7 @@ impl AlertStore for SqliteStore {
                 "INSERT INTO alerts(id, data) VALUES (?1, ?2) ON CONFLICT(id) DO NOTHING",
                 params![id, data],
             )
-            .map_err(internal)?;
+            .map_err(sql_failure)?;
             Ok(changed == 1)
         })
         .await
@@ -1205,5 +1254,73 @@ fn event_query_sql(q: &EventQuery, application: Option<&str>) -> (String, Vec<Sq
     match application {
         None => w.page("SELECT data FROM events", q.limit),
         Some(_) => w.page("SELECT data, created_ms, id FROM events", q.limit),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(code: std::os::raw::c_int) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None)
+    }
+
+    #[test]
+    fn a_full_disk_or_an_io_error_is_worth_retrying_and_a_bug_is_not() {
+        for code in [
+            rusqlite::ffi::SQLITE_FULL,
+            rusqlite::ffi::SQLITE_IOERR,
+            rusqlite::ffi::SQLITE_BUSY,
+        ] {
+            assert!(
+                matches!(sql_failure(failure(code)), StoreError::Unavailable(_)),
+                "{code}"
+            );
+        }
+        assert!(matches!(
+            sql_failure(failure(rusqlite::ffi::SQLITE_CONSTRAINT)),
+            StoreError::Internal(_)
+        ));
+        assert!(matches!(
+            sql_failure(rusqlite::Error::InvalidQuery),
+            StoreError::Internal(_)
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_write_that_finds_the_database_full_is_refused_as_unavailable() {
+        use iev_domain::ports::ErrorStore;
+        let dir = std::env::temp_dir().join(format!("iev-full-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = SqliteStore::open(&dir.join("full.sqlite3")).unwrap();
+        // SQLite answers SQLITE_FULL past max_page_count, as it does on a full disk.
+        store
+            .write(|c| {
+                c.execute_batch("PRAGMA max_page_count = 1")
+                    .map_err(sql_failure)
+            })
+            .await
+            .unwrap();
+        let mut record: iev_domain::record::ErrorRecord =
+            serde_json::from_value(serde_json::json!({
+                "id": "r-1", "creationDate": "2026-11-29T00:00:00Z", "applicationId": "app-1",
+                "importableApplicationUuid": null, "applicationName": "x", "vendorId": "v-1",
+                "userId": null, "userEmail": null, "companyId": null, "companyName": null,
+                "eventType": null, "errorCode": "UNKNOWN_ERROR", "message": "m",
+                "manuallyResolved": false, "eventId": null, "eventToken": null,
+                "category": "integration.perform.error", "attempts": 0, "lastHttpStatus": null,
+                "resolvedAt": null, "resolvedBy": null, "note": null, "source": "api",
+                "externalId": null, "customAttributes": {}, "expiresAt": "2027-11-29T00:00:00Z",
+                "version": 1
+            }))
+            .unwrap();
+        record.message = "x".repeat(100_000);
+        let result = store.insert_error(&record).await;
+        assert!(
+            matches!(result, Err(StoreError::Unavailable(_))),
+            "{result:?}"
+        );
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -309,3 +309,34 @@ async fn an_event_nested_too_deep_to_read_back_is_refused_at_the_edge_and_not_st
         .await;
     assert_eq!(events["items"], json!([]), "nothing was stored");
 }
+
+#[tokio::test]
+async fn a_path_segment_that_is_not_utf8_answers_400_in_the_error_shape_on_every_route() {
+    let (app, _dir, admin) = runner().await;
+    for (method, path) in [
+        (Method::GET, "/api/integration_errors/%FF"),
+        (Method::GET, "/v1/events/%FF"),
+        (Method::PUT, "/v1/integrations/%FF"),
+        (Method::PUT, "/api/integration_errors/%FF/resolve"),
+        (Method::GET, "/api/integration/v1/events/%FF"),
+    ] {
+        let response = app
+            .client
+            .request(method.clone(), app.url(path))
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{method} {path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/json",
+            "{method} {path}"
+        );
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(
+            body["error"]["code"], "invalid_input",
+            "{method} {path}: {body}"
+        );
+    }
+}
