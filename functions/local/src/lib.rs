@@ -106,9 +106,70 @@ pub struct Running {
     pub worker: tokio::task::JoinHandle<()>,
     pub housekeeping: tokio::task::JoinHandle<()>,
     pub exporter: tokio::task::JoinHandle<()>,
+    /// Set to true to stop accepting connections and deliveries.
+    stopping: tokio::sync::watch::Sender<bool>,
+    /// One permit per delivery that may run at once; a running delivery holds one.
+    deliveries: Arc<tokio::sync::Semaphore>,
+    workers: usize,
+}
+
+/// Waits for SIGTERM (what service managers and `kill` send) or Ctrl-C;
+/// answers which came.
+pub async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = term.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C still stops");
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}
+
+/// What a clean stop did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped {
+    /// Deliveries still running when the grace period ran out; their events
+    /// stay PENDING and are delivered after the next start.
+    pub handed_back: usize,
 }
 
 impl Running {
+    /// A clean stop (SIGTERM, Ctrl-C): stops accepting connections and taking
+    /// deliveries, lets requests and deliveries in flight finish for up to
+    /// `grace` (what is still running then is handed back: its event stays
+    /// PENDING for the next start), and checkpoints the store.
+    pub async fn shut_down(self, grace: std::time::Duration) -> Stopped {
+        let _ = self.stopping.send(true);
+        let deadline = tokio::time::Instant::now() + grace;
+        let server = self.server;
+        if tokio::time::timeout_at(deadline, server).await.is_err() {
+            tracing::warn!("requests still open at the end of the grace period are cut");
+        }
+        let handed_back = match tokio::time::timeout_at(deadline, self.worker).await {
+            Ok(Ok(())) => 0,
+            _ => self.workers - self.deliveries.available_permits(),
+        };
+        self.housekeeping.abort();
+        self.exporter.abort();
+        if let Err(e) = self.store.checkpoint().await {
+            tracing::warn!(error = %e, "the store could not be checkpointed at stop");
+        }
+        Stopped { handed_back }
+    }
+
     /// Stops serving and delivering, as a crash would: only what the store
     /// committed remains.
     pub async fn stop(self) {
@@ -251,11 +312,26 @@ pub async fn start(config: RunnerConfig) -> Result<Running, RunnerError> {
             .await
             .map_err(|e| RunnerError::Store(e.to_string()))?;
     }
-    let worker = spawn_worker(service.clone(), receiver, queue, config.workers);
+    let (stopping, stop) = tokio::sync::watch::channel(false);
+    let deliveries = Arc::new(tokio::sync::Semaphore::new(config.workers));
+    let worker = spawn_worker(
+        service.clone(),
+        receiver,
+        queue,
+        deliveries.clone(),
+        stop.clone(),
+    );
     let housekeeping = spawn_housekeeping(store.clone());
     let exporter = spawn_daily_export(service.clone());
     let app = router().with_state(service.clone());
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut server_stop = stop;
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = server_stop.wait_for(|s| *s).await;
+            })
+            .await
+    });
     Ok(Running {
         addr,
         admin_key,
@@ -266,26 +342,38 @@ pub async fn start(config: RunnerConfig) -> Result<Running, RunnerError> {
         worker,
         housekeeping,
         exporter,
+        stopping,
+        deliveries,
+        workers: config.workers,
     })
 }
 
 /// The local dispatch worker: up to `concurrency` deliveries at once; a retry
 /// waits out its backoff and goes back in the queue. Should the process stop
 /// meanwhile, the event is still PENDING in the store and is queued again at
-/// the next start.
-pub fn spawn_worker(
+/// the next start. Once `stop` turns true it takes no more messages and ends
+/// when the deliveries it started have ended (retries waiting out a backoff
+/// are left to the next start).
+fn spawn_worker(
     service: Arc<Service>,
     mut receiver: LocalQueueReceiver,
     queue: LocalQueue,
-    concurrency: usize,
+    permits: Arc<tokio::sync::Semaphore>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let concurrency = permits.available_permits() as u32;
         if concurrency == 0 {
             let _held_open = receiver;
-            return std::future::pending().await;
+            let _ = stop.wait_for(|s| *s).await;
+            return;
         }
-        let permits = Arc::new(tokio::sync::Semaphore::new(concurrency));
-        while let Some(message) = receiver.recv().await {
+        loop {
+            let message = tokio::select! {
+                m = receiver.recv() => m,
+                _ = stop.wait_for(|s| *s) => None,
+            };
+            let Some(message) = message else { break };
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
             };
@@ -311,6 +399,8 @@ pub fn spawn_worker(
                 }
             });
         }
+        // Stopping: the deliveries already started end first.
+        let _ = permits.acquire_many(concurrency).await;
     })
 }
 

@@ -5,6 +5,9 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::process::ExitCode;
 
+/// How long a clean stop waits for requests and deliveries in flight.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -19,7 +22,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let running = match iev_runner::start(config).await {
+    let mut running = match iev_runner::start(config).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");
@@ -33,15 +36,21 @@ async fn main() -> ExitCode {
         );
     }
     tracing::info!(addr = %running.addr, "Integration Events is serving");
-    tokio::select! {
-        result = running.server => match result {
-            Ok(Ok(())) => ExitCode::SUCCESS,
-            Ok(Err(e)) => { eprintln!("error: server stopped: {e}"); ExitCode::FAILURE }
-            Err(e) => { eprintln!("error: server task failed: {e}"); ExitCode::FAILURE }
-        },
-        _ = tokio::signal::ctrl_c() => {
-            tracing::info!("stopping");
-            ExitCode::SUCCESS
+    let signal = tokio::select! {
+        result = &mut running.server => {
+            return match result {
+                Ok(Ok(())) => ExitCode::SUCCESS,
+                Ok(Err(e)) => { eprintln!("error: server stopped: {e}"); ExitCode::FAILURE }
+                Err(e) => { eprintln!("error: server task failed: {e}"); ExitCode::FAILURE }
+            };
         }
-    }
+        signal = iev_runner::stop_signal() => signal,
+    };
+    tracing::info!(%signal, "stopping: no new requests or deliveries; finishing those in flight");
+    let stopped = running.shut_down(GRACE).await;
+    tracing::info!(
+        handed_back = stopped.handed_back,
+        "stopped; deliveries handed back run after the next start"
+    );
+    ExitCode::SUCCESS
 }

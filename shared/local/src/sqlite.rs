@@ -608,6 +608,16 @@ impl SqliteStore {
             .collect())
     }
 
+    /// Copies the whole WAL into the database file and empties it, waiting
+    /// for readers: for a clean stop, so the next start has nothing to replay.
+    pub async fn checkpoint(&self) -> Result<(), StoreError> {
+        self.write_one_statement(|c| {
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .map_err(sql_failure)
+        })
+        .await
+    }
+
     /// Ids of accepted events not yet delivered, oldest first: the outbox the
     /// local runner replays into its queue at start-up. One pass over the
     /// `events_newest` index, never the rows (about 50 bytes an event).
