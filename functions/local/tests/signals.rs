@@ -114,7 +114,7 @@ async fn sigterm_finishes_the_delivery_in_flight_checkpoints_and_exits_0() {
         .unwrap();
     let id = accepted["id"]
         .as_str()
-        .expect(&accepted.to_string())
+        .unwrap_or_else(|| panic!("{accepted}"))
         .to_owned();
     for _ in 0..200 {
         if called.load(Ordering::SeqCst) {
