@@ -40,6 +40,30 @@ pub struct RunnerConfig {
     /// Deliveries in flight at once; 0 accepts events without delivering them
     /// (they wait, PENDING, for a runner that delivers).
     pub workers: usize,
+    pub limits: ServerLimits,
+}
+
+/// What the local server allows a client, so that slow or greedy clients
+/// cannot hold its connections, memory or file descriptors.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerLimits {
+    /// A request's headers must arrive within this; it also closes a
+    /// keep-alive connection idle this long.
+    pub header_read: std::time::Duration,
+    /// A request's body must arrive within this (`iev_http::BoundedBody`).
+    pub body_read: std::time::Duration,
+    /// Connections open at once; more wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            header_read: std::time::Duration::from_secs(10),
+            body_read: std::time::Duration::from_secs(30),
+            max_connections: 1024,
+        }
+    }
 }
 
 impl RunnerConfig {
@@ -67,6 +91,7 @@ impl RunnerConfig {
             outbound: iev_settings::outbound_config_from_env(AddressPolicy::WITH_LOOPBACK)
                 .map_err(bad)?,
             retention: iev_settings::retention_from_env().map_err(bad)?,
+            limits: ServerLimits::default(),
             workers: match var("IEV_WORKERS") {
                 Some(v) => v
                     .parse()
@@ -90,6 +115,7 @@ impl RunnerConfig {
             },
             retention: None,
             workers: 128,
+            limits: ServerLimits::default(),
         }
     }
 }
@@ -324,14 +350,7 @@ pub async fn start(config: RunnerConfig) -> Result<Running, RunnerError> {
     let housekeeping = spawn_housekeeping(store.clone());
     let exporter = spawn_daily_export(service.clone());
     let app = router().with_state(service.clone());
-    let mut server_stop = stop;
-    let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async move {
-                let _ = server_stop.wait_for(|s| *s).await;
-            })
-            .await
-    });
+    let server = tokio::spawn(serve(listener, app, config.limits, stop));
     Ok(Running {
         addr,
         admin_key,
@@ -402,6 +421,68 @@ fn spawn_worker(
         // Stopping: the deliveries already started end first.
         let _ = permits.acquire_many(concurrency).await;
     })
+}
+
+/// Serves `app` on `listener` until `stop` turns true, then lets open requests
+/// finish. Unlike `axum::serve`, it gives hyper a timer, so that a client that
+/// sends its headers too slowly, or holds a keep-alive connection idle, is
+/// dropped; and it caps the connections open at once.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    limits: ServerLimits,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    // HTTP/1 alone: hyper-util's auto builder reads the first bytes to tell
+    // HTTP/1 from HTTP/2 before any timer runs, so a silent connection stayed
+    // open for ever.
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read)
+        // Past 64 KiB hyper itself answers 431 (without a body); past 16 KiB
+        // the API's own check answers 431 in its error shape first.
+        .max_buf_size(64 * 1024);
+    let app = app.layer(axum::Extension(iev_http::BodyReadTimeout(limits.body_read)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    loop {
+        let permit = tokio::select! {
+            p = connections.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            () = stopped(&mut stop) => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors, for one: wait rather than spin.
+                    tracing::warn!(error = %e, "could not accept a connection");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = stopped(&mut stop) => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        // No upgrades: no route of this API takes one.
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// Resolves once `stop` is true (or its sender is gone).
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 /// Hourly: records past their retention are deleted.

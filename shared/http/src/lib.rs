@@ -156,27 +156,74 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
 /// it is read further.
 pub struct BoundedBody(pub Bytes);
 
-impl<S: Send + Sync> FromRequest<S> for BoundedBody {
-    type Rejection = ApiError;
+/// How long a request's body may take to arrive, where the server sets it (as
+/// a request extension): the local runner does; in AWS, API Gateway buffers it.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyReadTimeout(pub std::time::Duration);
 
-    async fn from_request(req: Request, _state: &S) -> Result<Self, ApiError> {
-        let too_large = ApiError(DomainError::TooLarge {
-            limit: MAX_BODY_BYTES,
-        });
+impl<S: Send + Sync> FromRequest<S> for BoundedBody {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Response> {
+        let too_large = || {
+            ApiError(DomainError::TooLarge {
+                limit: MAX_BODY_BYTES,
+            })
+            .into_response()
+        };
         let declared = req
             .headers()
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<usize>().ok());
         if declared.is_some_and(|len| len > MAX_BODY_BYTES) {
-            return Err(too_large);
+            return Err(too_large());
         }
+        let timeout = req.extensions().get::<BodyReadTimeout>().copied();
         let body: Body = req.into_body();
-        axum::body::to_bytes(body, MAX_BODY_BYTES)
-            .await
-            .map(BoundedBody)
-            .map_err(|_| too_large)
+        let read = axum::body::to_bytes(body, MAX_BODY_BYTES);
+        let read = match timeout {
+            Some(BodyReadTimeout(limit)) => match tokio::time::timeout(limit, read).await {
+                Ok(read) => read,
+                Err(_) => {
+                    return Err(error_body(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "request_timeout",
+                        &format!(
+                            "the request body did not arrive within {} s",
+                            limit.as_secs()
+                        ),
+                        None,
+                    ))
+                }
+            },
+            None => read.await,
+        };
+        read.map(BoundedBody).map_err(|_| too_large())
     }
+}
+
+/// The most a request's headers may hold together. API Gateway allows 10 KB a
+/// header; 16 KiB for all of them is generous, and bounds what a client can
+/// make the server hold.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+async fn bounded_headers(request: Request, next: axum::middleware::Next) -> Response {
+    let size: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum::<usize>()
+        + request.uri().to_string().len();
+    if size > MAX_HEADER_BYTES {
+        return error_body(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "header_too_large",
+            &format!("the request's URL and headers hold more than {MAX_HEADER_BYTES} bytes"),
+            None,
+        );
+    }
+    next.run(request).await
 }
 
 /// JSON 404 and 405 for anything no route serves, and the error shape for
@@ -184,6 +231,7 @@ impl<S: Send + Sync> FromRequest<S> for BoundedBody {
 pub fn with_fallbacks(router: Router<AppState>) -> Router<AppState> {
     router
         .layer(axum::middleware::map_response(in_error_shape))
+        .layer(axum::middleware::from_fn(bounded_headers))
         .fallback(|| async { ApiError(DomainError::NotFound("route")) })
         .method_not_allowed_fallback(|| async {
             error_body(

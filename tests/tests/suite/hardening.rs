@@ -340,3 +340,143 @@ async fn a_path_segment_that_is_not_utf8_answers_400_in_the_error_shape_on_every
         );
     }
 }
+
+mod slow_clients {
+    use super::*;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    async fn runner_with(
+        configure: impl FnOnce(&mut iev_runner::ServerLimits),
+    ) -> (TestApp, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let app = TestApp::start_with(dir.path(), |c| {
+            c.workers = 0;
+            configure(&mut c.limits);
+        })
+        .await;
+        (app, dir)
+    }
+
+    fn addr(app: &TestApp) -> String {
+        app.base.trim_start_matches("http://").to_owned()
+    }
+
+    /// Reads until the server closes the connection (or `within` passes): the bytes read.
+    async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 4096];
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return Some(out),
+                Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+                Err(_) => return None,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_client_that_sends_half_its_headers_or_nothing_is_dropped() {
+        let (app, _dir) = runner_with(|l| l.header_read = Duration::from_millis(300)).await;
+        let mut half = TcpStream::connect(addr(&app)).await.unwrap();
+        half.write_all(b"GET /v1/events HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        let mut silent = TcpStream::connect(addr(&app)).await.unwrap();
+        // A keep-alive connection, idle after its first answer.
+        let mut idle = TcpStream::connect(addr(&app)).await.unwrap();
+        idle.write_all(b"GET /v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut first = [0u8; 12];
+        idle.read_exact(&mut first).await.unwrap();
+        assert_eq!(&first, b"HTTP/1.1 401");
+        for (name, stream) in [
+            ("half a request", &mut half),
+            ("nothing", &mut silent),
+            ("nothing after its first request", &mut idle),
+        ] {
+            assert!(
+                read_until_closed(stream, Duration::from_secs(5))
+                    .await
+                    .is_some(),
+                "the server closes a connection that sent {name}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_that_does_not_arrive_in_time_answers_408_in_the_error_shape() {
+        let (app, _dir) = runner_with(|l| l.body_read = Duration::from_millis(300)).await;
+        let key = app.running.admin_key.clone();
+        let mut stream = TcpStream::connect(addr(&app)).await.unwrap();
+        let head = format!(
+            "POST /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\
+             Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"applicationId\""
+        );
+        stream.write_all(head.as_bytes()).await.unwrap();
+        let answer = read_until_closed(&mut stream, Duration::from_secs(5))
+            .await
+            .expect("an answer");
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+        assert!(text.contains(r#""code":"request_timeout""#), "{text}");
+    }
+
+    #[tokio::test]
+    async fn headers_over_16_kib_answer_431_in_the_error_shape() {
+        let (app, _dir) = runner_with(|_| {}).await;
+        let response = app
+            .client
+            .get(app.url("/v1/events"))
+            .header("x-filler", "a".repeat(20 * 1024))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 431);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "header_too_large", "{body}");
+        let fine = app
+            .client
+            .get(app.url("/v1/events"))
+            .header("x-filler", "a".repeat(8 * 1024))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            fine.status(),
+            401,
+            "a large but allowed header reaches the route"
+        );
+    }
+
+    #[tokio::test]
+    async fn connections_past_the_cap_wait_until_one_closes() {
+        let (app, _dir) = runner_with(|l| {
+            l.max_connections = 2;
+            l.header_read = Duration::from_secs(30);
+        })
+        .await;
+        let first = TcpStream::connect(addr(&app)).await.unwrap();
+        let _second = TcpStream::connect(addr(&app)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut third = TcpStream::connect(addr(&app)).await.unwrap();
+        third
+            .write_all(b"GET /v1/events HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        assert!(
+            read_until_closed(&mut third, Duration::from_millis(500))
+                .await
+                .is_none(),
+            "a third connection is not served while two are open"
+        );
+        drop(first);
+        let answer = read_until_closed(&mut third, Duration::from_secs(5))
+            .await
+            .expect("served once a connection closed");
+        assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 401"));
+    }
+}
