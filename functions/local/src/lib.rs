@@ -1,5 +1,7 @@
 //! The local runner: the whole API, on the embedded store, in one process.
 
+pub mod demo;
+
 use iev_domain::clock::{IdSource, RandomIds, SystemClock};
 use iev_domain::dispatch::{DispatchConfig, DispatchOutcome};
 use iev_domain::ports::{DispatchMessage, DispatchQueue};
@@ -41,6 +43,8 @@ pub struct RunnerConfig {
     /// (they wait, PENDING, for a runner that delivers).
     pub workers: usize,
     pub limits: ServerLimits,
+    /// Start the demo vendor and point the `demo-app` integration at it (`IEV_DEMO_VENDOR=1`).
+    pub demo_vendor: bool,
 }
 
 /// What the local server allows a client, so that slow or greedy clients
@@ -92,6 +96,16 @@ impl RunnerConfig {
                 .map_err(bad)?,
             retention: iev_settings::retention_from_env().map_err(bad)?,
             limits: ServerLimits::default(),
+            demo_vendor: match var("IEV_DEMO_VENDOR").as_deref() {
+                None | Some("0") | Some("false") => false,
+                Some("1") | Some("true") => true,
+                Some(other) => {
+                    return Err(setting(
+                        "IEV_DEMO_VENDOR",
+                        format!("'{other}' is not 1 or 0"),
+                    ))
+                }
+            },
             workers: match var("IEV_WORKERS") {
                 Some(v) => v
                     .parse()
@@ -116,6 +130,7 @@ impl RunnerConfig {
             retention: None,
             workers: 128,
             limits: ServerLimits::default(),
+            demo_vendor: false,
         }
     }
 }
@@ -258,6 +273,33 @@ fn cursor_key(data_dir: &std::path::Path) -> Result<CursorKey, RunnerError> {
     Ok(CursorKey::new(secret.into_bytes()))
 }
 
+/// Starts the demo vendor and points the `demo-app` integration at it (with
+/// a consumer secret new at every start).
+async fn start_demo_vendor(service: &Service, admin_key: &str) -> Result<(), RunnerError> {
+    let failed = |e: String| RunnerError::Setting {
+        name: "IEV_DEMO_VENDOR",
+        reason: format!("the demo vendor could not start: {e}"),
+    };
+    let secret = iev_domain::auth::format_key(&RandomIds.secret(24));
+    let integration = demo::start(secret)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    let admin = service
+        .authenticate(Some(admin_key))
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    let body = serde_json::to_vec(&integration).map_err(|e| failed(e.to_string()))?;
+    service
+        .put_integration(&admin, demo::APPLICATION_ID, &body)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    tracing::info!(
+        application_id = demo::APPLICATION_ID,
+        "demo vendor ready: companies named \"...Unknown...\" fail with USER_NOT_FOUND, \"...Closed...\" with ACCOUNT_NOT_FOUND, others are provisioned"
+    );
+    Ok(())
+}
+
 /// The admin key file is readable by its owner only.
 fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
@@ -322,6 +364,9 @@ pub async fn start(config: RunnerConfig) -> Result<Running, RunnerError> {
         .ensure_admin_key(&admin_key)
         .await
         .map_err(|e| RunnerError::Store(e.to_string()))?;
+    if config.demo_vendor {
+        start_demo_vendor(&service, &admin_key).await?;
+    }
     let pending = store
         .pending_event_ids()
         .await

@@ -142,6 +142,7 @@ async fn sigterm_finishes_the_delivery_in_flight_checkpoints_and_exits_0() {
         log.contains("handed_back=0"),
         "the delivery in flight finished: {log}"
     );
+    assert!(!log.contains("could not be checkpointed"), "{log}");
 
     // The delivery it finished is in the store, and the WAL was checkpointed.
     let wal = dir.path().join("iev.sqlite3-wal");

@@ -611,11 +611,20 @@ impl SqliteStore {
     /// Copies the whole WAL into the database file and empties it, waiting
     /// for readers: for a clean stop, so the next start has nothing to replay.
     pub async fn checkpoint(&self) -> Result<(), StoreError> {
-        self.write_one_statement(|c| {
-            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-                .map_err(sql_failure)
-        })
-        .await
+        // On a reader's connection: the writer's runs inside its transaction,
+        // where SQLite refuses a checkpoint ("database table is locked").
+        let busy: bool = self
+            .query(|c| {
+                c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+                    .map_err(sql_failure)
+            })
+            .await?;
+        if busy {
+            return Err(StoreError::Unavailable(
+                "a reader or writer was still in the WAL".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Ids of accepted events not yet delivered, oldest first: the outbox the

@@ -9,6 +9,7 @@ mod coupa;
 mod dispatch;
 mod embedded;
 mod export;
+mod first_session;
 mod hardening;
 mod lambda_config;
 mod report;
