@@ -127,6 +127,26 @@ impl TestApp {
         (status, json)
     }
 
+    /// Configures `app`'s integration as the admin: vendor `vendor`, its
+    /// SUBSCRIPTION_ORDER notifications to `notification_url`, consumer key
+    /// and secret `k` and `s`.
+    pub async fn integrate(&self, app: &str, vendor: &str, notification_url: &str) {
+        let admin = self.running.admin_key.clone();
+        let (status, body) = self
+            .send(
+                reqwest::Method::PUT,
+                &format!("/v1/integrations/{app}"),
+                Some(&admin),
+                Some(serde_json::json!({
+                    "applicationName": format!("{app} product"), "vendorId": vendor,
+                    "notificationUrls": {"SUBSCRIPTION_ORDER": notification_url},
+                    "oauth": {"consumerKey": "k", "consumerSecret": "s"}
+                })),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+
     /// A new key of `role` (and vendor), made with the admin key.
     pub async fn key(&self, role: &str, vendor: Option<&str>) -> String {
         let mut body = serde_json::json!({ "role": role });

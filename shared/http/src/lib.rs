@@ -214,7 +214,10 @@ async fn bounded_headers(request: Request, next: axum::middleware::Next) -> Resp
         .iter()
         .map(|(name, value)| name.as_str().len() + value.len() + 4)
         .sum::<usize>()
-        + request.uri().to_string().len();
+        + request
+            .uri()
+            .path_and_query()
+            .map_or(0, |p| p.as_str().len());
     if size > MAX_HEADER_BYTES {
         return error_body(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,

@@ -18,23 +18,13 @@ const COUPA_TEXT_FIELDS: [&str; 8] = [
     "creationMethod",
 ];
 
+/// A runner that does not deliver, with erp-1 (vendor v-erp).
 async fn runner() -> (TestApp, tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start_with(dir.path(), |c| c.workers = 0).await;
-    let admin = app.running.admin_key.clone();
-    let (status, body) = app
-        .send(
-            Method::PUT,
-            "/v1/integrations/erp-1",
-            Some(&admin),
-            Some(json!({
-                "applicationName": "ERP", "vendorId": "v-erp",
-                "notificationUrls": {"SUBSCRIPTION_ORDER": "http://127.0.0.1:9/n?eventUrl={eventUrl}"},
-                "oauth": {"consumerKey": "erp", "consumerSecret": "s3cret"}
-            })),
-        )
+    app.integrate("erp-1", "v-erp", "http://127.0.0.1:9/n?eventUrl={eventUrl}")
         .await;
-    assert_eq!(status, 200, "{body}");
+    let admin = app.running.admin_key.clone();
     (app, dir, admin)
 }
 

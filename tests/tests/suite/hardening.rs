@@ -5,23 +5,13 @@ use iev_tests::TestApp;
 use reqwest::Method;
 use serde_json::{json, Value};
 
+/// A runner that does not deliver, with app-1 (vendor v-1).
 async fn runner() -> (TestApp, tempfile::TempDir, String) {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start_with(dir.path(), |c| c.workers = 0).await;
-    let admin = app.running.admin_key.clone();
-    let (status, body) = app
-        .send(
-            Method::PUT,
-            "/v1/integrations/app-1",
-            Some(&admin),
-            Some(json!({
-                "applicationName": "Widget", "vendorId": "v-1",
-                "notificationUrls": {"SUBSCRIPTION_ORDER": "http://127.0.0.1:9/n?eventUrl={eventUrl}"},
-                "oauth": {"consumerKey": "k", "consumerSecret": "s"}
-            })),
-        )
+    app.integrate("app-1", "v-1", "http://127.0.0.1:9/n?eventUrl={eventUrl}")
         .await;
-    assert_eq!(status, 200, "{body}");
+    let admin = app.running.admin_key.clone();
     (app, dir, admin)
 }
 
@@ -183,19 +173,8 @@ async fn what_each_role_reads_of_an_event_and_its_failure_follows_the_contract()
         Reply::error("USER_NOT_FOUND", "no such user here")
     })
     .await;
-    let (status, body) = app
-        .send(
-            Method::PUT,
-            "/v1/integrations/app-1",
-            Some(&admin),
-            Some(json!({
-                "applicationName": "Widget", "vendorId": "v-1",
-                "notificationUrls": {"SUBSCRIPTION_ORDER": vendor.notification_url()},
-                "oauth": {"consumerKey": "k", "consumerSecret": "s"}
-            })),
-        )
+    app.integrate("app-1", "v-1", &vendor.notification_url())
         .await;
-    assert_eq!(status, 200, "{body}");
     let marketplace = app.key("marketplace", None).await;
     let manager = app.key("manager", None).await;
     let own_vendor = app.key("vendor", Some("v-1")).await;
