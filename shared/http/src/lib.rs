@@ -208,7 +208,10 @@ impl<S: Send + Sync> FromRequest<S> for BoundedBody {
 /// make the server hold.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
-async fn bounded_headers(request: Request, next: axum::middleware::Next) -> Response {
+/// Every request of every function passes here once: its headers are bounded
+/// before any route runs, and its answer is put in the error shape if it is an
+/// error answer outside it (one layer, not two, on ingestion's hot path).
+async fn edge(request: Request, next: axum::middleware::Next) -> Response {
     let size: usize = request
         .headers()
         .iter()
@@ -226,15 +229,14 @@ async fn bounded_headers(request: Request, next: axum::middleware::Next) -> Resp
             None,
         );
     }
-    next.run(request).await
+    in_error_shape(next.run(request).await).await
 }
 
 /// JSON 404 and 405 for anything no route serves, and the error shape for
 /// every other error answer too, so clients always get the error shape.
 pub fn with_fallbacks(router: Router<AppState>) -> Router<AppState> {
     router
-        .layer(axum::middleware::map_response(in_error_shape))
-        .layer(axum::middleware::from_fn(bounded_headers))
+        .layer(axum::middleware::from_fn(edge))
         .fallback(|| async { ApiError(DomainError::NotFound("route")) })
         .method_not_allowed_fallback(|| async {
             error_body(
@@ -305,7 +307,7 @@ mod tests {
                     |axum::extract::Path(id): axum::extract::Path<String>| async move { id },
                 ),
             )
-            .layer(axum::middleware::map_response(in_error_shape));
+            .layer(axum::middleware::from_fn(edge));
         let response = app
             .oneshot(
                 Request::builder()
