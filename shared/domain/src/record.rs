@@ -395,28 +395,47 @@ impl ErrorRecord {
         );
         let mut fields = BTreeMap::new();
         if let (Some(old), Some(new)) = (old.as_object(), new.as_object()) {
-            for (name, to) in new {
-                let from = old.get(name).cloned().unwrap_or(serde_json::Value::Null);
-                if from != *to && name != "history" && name != "updatedBy" {
-                    fields.insert(
-                        name.clone(),
-                        FieldChange {
-                            from,
-                            to: to.clone(),
-                        },
-                    );
+            let names: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+            for name in names {
+                let null = serde_json::Value::Null;
+                let (from, to) = (
+                    old.get(name).unwrap_or(&null),
+                    new.get(name).unwrap_or(&null),
+                );
+                if from == to || name == "history" || name == "updatedBy" {
+                    continue;
                 }
-            }
-            for (name, from) in old {
-                if !new.contains_key(name) && name != "history" && name != "updatedBy" {
-                    fields.insert(
-                        name.clone(),
-                        FieldChange {
-                            from: from.clone(),
-                            to: serde_json::Value::Null,
-                        },
+                if name == "customAttributes" {
+                    // Only the attributes that changed, each on its own: a
+                    // change to one of fifty attributes is not fifty copies.
+                    let empty = serde_json::Map::new();
+                    let (from, to) = (
+                        from.as_object().unwrap_or(&empty),
+                        to.as_object().unwrap_or(&empty),
                     );
+                    let keys: std::collections::BTreeSet<&String> =
+                        from.keys().chain(to.keys()).collect();
+                    for key in keys {
+                        let (f, t) = (from.get(key).unwrap_or(&null), to.get(key).unwrap_or(&null));
+                        if f != t {
+                            fields.insert(
+                                format!("customAttributes.{key}"),
+                                FieldChange {
+                                    from: f.clone(),
+                                    to: t.clone(),
+                                },
+                            );
+                        }
+                    }
+                    continue;
                 }
+                fields.insert(
+                    name.clone(),
+                    FieldChange {
+                        from: from.clone(),
+                        to: to.clone(),
+                    },
+                );
             }
         }
         if fields.is_empty() {
@@ -429,6 +448,13 @@ impl ErrorRecord {
             action,
             fields,
         });
+        // The oldest entries go once the history passes its bound, so that no
+        // record outgrows its store (DynamoDB holds 400 KB an item).
+        while self.history.len() > 1
+            && serde_json::to_vec(&self.history).map_or(0, |h| h.len()) > MAX_HISTORY_BYTES
+        {
+            self.history.remove(0);
+        }
         self.version = before.version + 1;
         self
     }
@@ -676,6 +702,10 @@ mod tests {
         assert!("NOPE".parse::<ErrorCode>().is_err());
     }
 }
+
+/// A record's history is kept within about this many bytes of JSON, oldest
+/// entries dropped first (the newest entry is always kept).
+pub const MAX_HISTORY_BYTES: usize = 64 * 1024;
 
 /// At most this many answers of the external system are kept on a record.
 pub const MAX_RESPONSES: usize = 20;

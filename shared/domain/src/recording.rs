@@ -80,6 +80,18 @@ impl Service {
             return Err(DomainError::invalid("message", "must not be empty"));
         }
         refuse_authorship(&input.created_by, &input.updated_by)?;
+        if input.custom_attributes.len() > crate::resolution::MAX_ATTRIBUTES {
+            return Err(DomainError::invalid(
+                "customAttributes",
+                format!(
+                    "a record holds at most {} attributes",
+                    crate::resolution::MAX_ATTRIBUTES
+                ),
+            ));
+        }
+        for (name, value) in &input.custom_attributes {
+            crate::resolution::check_custom_attribute(name, Some(value))?;
+        }
         let now = self.clock.now();
         let document = |field, value| document_value(field, value);
         let document_type = document(DocumentField::DocumentType, input.document_type)?;

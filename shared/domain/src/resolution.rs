@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub const MAX_BULK: usize = 100;
 const MAX_NOTE: usize = 4000;
 const MAX_EXTERNAL_ID: usize = 256;
-const MAX_ATTRIBUTES: usize = 50;
+pub(crate) const MAX_ATTRIBUTES: usize = 50;
 const MAX_ATTRIBUTE_NAME: usize = 64;
 const MAX_ATTRIBUTE_VALUE: usize = 1024;
 const MAX_RECIPIENTS: usize = 20;
@@ -110,6 +110,32 @@ pub struct BulkResult {
     pub status: BulkStatus,
 }
 
+/// A custom attribute's name becomes a report field (`customAttributes.<name>`);
+/// its value is bounded like every other field.
+pub(crate) fn check_custom_attribute(name: &str, value: Option<&str>) -> Result<(), DomainError> {
+    let field = format!("customAttributes.{name}");
+    let name_ok = !name.is_empty()
+        && name.len() <= MAX_ATTRIBUTE_NAME
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+    if !name_ok {
+        return Err(DomainError::invalid(
+            field,
+            format!(
+                "attribute names are 1 to {MAX_ATTRIBUTE_NAME} letters, digits, '_', '-' or '.'"
+            ),
+        ));
+    }
+    if value.is_some_and(|v| v.chars().count() > MAX_ATTRIBUTE_VALUE) {
+        return Err(DomainError::invalid(
+            field,
+            format!("must be at most {MAX_ATTRIBUTE_VALUE} characters"),
+        ));
+    }
+    Ok(())
+}
+
 fn check_note(note: &Option<String>, field: &str) -> Result<(), DomainError> {
     match note {
         Some(n) if n.chars().count() > MAX_NOTE => Err(DomainError::invalid(
@@ -173,27 +199,7 @@ impl RecordPatch {
             }
         }
         for (name, value) in &input.custom_attributes {
-            let field = format!("customAttributes.{name}");
-            let name_ok = !name.is_empty()
-                && name.len() <= MAX_ATTRIBUTE_NAME
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
-            if !name_ok {
-                return Err(DomainError::invalid(
-                    field,
-                    format!("attribute names are 1 to {MAX_ATTRIBUTE_NAME} letters, digits, '_', '-' or '.'"),
-                ));
-            }
-            if value
-                .as_ref()
-                .is_some_and(|v| v.chars().count() > MAX_ATTRIBUTE_VALUE)
-            {
-                return Err(DomainError::invalid(
-                    field,
-                    format!("must be at most {MAX_ATTRIBUTE_VALUE} characters"),
-                ));
-            }
+            check_custom_attribute(name, value.as_deref())?;
         }
         Ok(RecordPatch {
             note: input.note,

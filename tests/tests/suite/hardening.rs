@@ -459,3 +459,79 @@ mod slow_clients {
         assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 401"));
     }
 }
+
+#[tokio::test]
+async fn a_record_patched_again_and_again_stays_bounded_and_its_history_names_each_attribute() {
+    let (app, _dir, admin) = runner().await;
+    let id = failure(&app, &admin).await;
+    let path = format!("/api/integration_errors/{id}");
+    for round in 0..30 {
+        let attributes: serde_json::Map<String, Value> = (0..50)
+            .map(|i| {
+                (
+                    format!("attr{i}"),
+                    json!(format!("{round}-{}", "x".repeat(1000))),
+                )
+            })
+            .collect();
+        let (status, body) = app
+            .send(
+                Method::PATCH,
+                &path,
+                Some(&admin),
+                Some(json!({"customAttributes": attributes})),
+            )
+            .await;
+        assert_eq!(status, 200, "round {round}: {body}");
+    }
+    let (_, one) = app
+        .send(
+            Method::PATCH,
+            &path,
+            Some(&admin),
+            Some(json!({"customAttributes": {"attr7": "short"}})),
+        )
+        .await;
+    let last = one["history"].as_array().unwrap().last().unwrap().clone();
+    let changed: Vec<&String> = last["fields"].as_object().unwrap().keys().collect();
+    assert_eq!(
+        changed,
+        ["customAttributes.attr7"],
+        "only what changed is kept"
+    );
+    assert_eq!(last["fields"]["customAttributes.attr7"]["to"], "short");
+    let size = serde_json::to_vec(&one).unwrap().len();
+    assert!(
+        size < 400_000,
+        "the record stays inside a DynamoDB item's 400 KB: {size} bytes"
+    );
+
+    let too_many: serde_json::Map<String, Value> =
+        (0..51).map(|i| (format!("a{i}"), json!("v"))).collect();
+    let (status, body) = app
+        .send(
+            Method::POST,
+            "/api/integration_errors",
+            Some(&admin),
+            Some(
+                json!({"applicationId": "app-1", "errorCode": "UNKNOWN_ERROR", "message": "m",
+                        "customAttributes": too_many}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "customAttributes");
+    let (status, body) = app
+        .send(
+            Method::POST,
+            "/api/integration_errors",
+            Some(&admin),
+            Some(
+                json!({"applicationId": "app-1", "errorCode": "UNKNOWN_ERROR", "message": "m",
+                        "customAttributes": {"big": "x".repeat(1025)}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"]["field"], "customAttributes.big");
+}
