@@ -300,6 +300,21 @@ impl Service {
                 Category::Disabled,
                 "the integration is disabled; the event was not sent".into(),
             ),
+            // Ten successive failures are counted: the integration is being
+            // disabled, and no further call may start meanwhile.
+            Some(i)
+                if i.successive_failures >= self.config.dispatch.disable_after
+                    && event.body.counts_toward_disabling() =>
+            {
+                not_sent(
+                    ErrorCode::OperationCancelled,
+                    Category::Disabled,
+                    format!(
+                        "the integration failed {} times in a row and is being disabled; the event was not sent",
+                        i.successive_failures
+                    ),
+                )
+            }
             Some(i) => match i.notification_urls.get(&event.body.kind) {
                 None => not_sent(
                     ErrorCode::ConfigurationError,

@@ -723,3 +723,36 @@ async fn another_vendors_event_answers_404_on_read_and_retry() {
         404
     );
 }
+
+#[tokio::test]
+async fn once_ten_failures_are_counted_no_further_call_starts_even_before_the_integration_is_disabled(
+) {
+    let s = setup(|_| {}, |_, _| Reply::error("MAX_USERS_REACHED", "full")).await;
+    // The moment between the tenth failure's write and the write that
+    // disables the integration: ten counted, still enabled.
+    rusqlite::Connection::open(s.app.data_dir.join("iev.sqlite3"))
+        .unwrap()
+        .execute(
+            "UPDATE integrations SET successive_failures = 10 WHERE application_id = 'app-1'",
+            [],
+        )
+        .unwrap();
+    let integration = s.integration().await;
+    assert_eq!(integration["enabled"], true, "{integration}");
+    assert_eq!(integration["successiveFailures"], 10, "{integration}");
+
+    let id = s.post(order_json("app-1")).await;
+    let event = s.app.wait_settled(&id).await;
+    assert_eq!(event["status"], "FAILED", "{event}");
+    assert!(
+        s.vendor.calls().is_empty(),
+        "no call starts after ten failures"
+    );
+    let (_, record) = s.error(&format!("{id}.1")).await;
+    assert_eq!(record["category"], "integration.disabled.error", "{record}");
+    assert_eq!(
+        s.integration().await["successiveFailures"],
+        10,
+        "an event not sent counts toward nothing"
+    );
+}
