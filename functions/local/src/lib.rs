@@ -378,8 +378,12 @@ pub async fn start(config: RunnerConfig) -> Result<Running, RunnerError> {
         );
     }
     for event_id in pending {
+        let mut message = DispatchMessage::new(event_id);
+        // This runner's data directory is its own: a lease still live was
+        // left by its previous run, which stopped mid-call.
+        message.reclaim = true;
         queue
-            .enqueue(&DispatchMessage::new(event_id))
+            .enqueue(&message)
             .await
             .map_err(|e| RunnerError::Store(e.to_string()))?;
     }

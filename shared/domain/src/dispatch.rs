@@ -55,6 +55,15 @@ pub enum DispatchOutcome {
     RetryAfter(Duration),
 }
 
+/// Calls left in flight by a worker that stopped mid-call.
+fn interrupt_calls_in_flight(event: &mut Event) {
+    for attempt in &mut event.attempts {
+        if attempt.outcome == AttemptOutcome::InFlight {
+            attempt.outcome = AttemptOutcome::Interrupted;
+        }
+    }
+}
+
 /// The target of the one log line each settled attempt writes (status, HTTP
 /// status, latency, error code): adapters may turn it into metrics.
 pub const DELIVERY_LOG_TARGET: &str = "iev::delivery";
@@ -239,6 +248,16 @@ impl Service {
     /// Delivers one queued event, or decides it needs no more delivery. A
     /// caller's span with an empty `application_id` field gets it filled in.
     pub async fn dispatch(&self, event_id: &str) -> Result<DispatchOutcome, DomainError> {
+        self.claim_and_deliver(event_id, false).await
+    }
+
+    /// `dispatch`, taking over a live lease when `reclaim` says the worker
+    /// that holds it is gone.
+    pub(crate) async fn claim_and_deliver(
+        &self,
+        event_id: &str,
+        reclaim: bool,
+    ) -> Result<DispatchOutcome, DomainError> {
         // A lost race with another writer re-reads and decides again.
         for _ in 0..5 {
             let Some(event) = self.store.get_event(event_id).await? else {
@@ -250,7 +269,7 @@ impl Service {
                 return Ok(DispatchOutcome::Done);
             }
             let now = self.clock.now();
-            if let Some(until) = event.lease_until.filter(|u| *u > now) {
+            if let Some(until) = event.lease_until.filter(|u| *u > now && !reclaim) {
                 return Ok(DispatchOutcome::RetryAfter(
                     (until - now).to_std().unwrap_or_default(),
                 ));
@@ -261,6 +280,20 @@ impl Service {
                     .unwrap_or(chrono::Duration::seconds(60)),
             );
             claimed.version += 1;
+            // The call is in the record before it starts, in the same write
+            // as the claim; a crash mid-call leaves it there, marked at the
+            // next claim as interrupted.
+            interrupt_calls_in_flight(&mut claimed);
+            claimed.attempts.push(Attempt {
+                at: now,
+                round: claimed.round,
+                http_status: None,
+                latency_ms: 0,
+                outcome: AttemptOutcome::InFlight,
+                error_code: None,
+                message: None,
+                response_excerpt: None,
+            });
             match self.store.update_event(&claimed, event.version).await {
                 Ok(()) => {}
                 Err(StoreError::Conflict(_)) => continue,
@@ -274,9 +307,17 @@ impl Service {
 
     async fn deliver(
         &self,
-        event: Event,
+        mut event: Event,
         integration: Option<Integration>,
     ) -> Result<DispatchOutcome, DomainError> {
+        // The claim's in-flight entry becomes this call's attempt when it settles.
+        if event
+            .attempts
+            .last()
+            .is_some_and(|a| a.outcome == AttemptOutcome::InFlight)
+        {
+            event.attempts.pop();
+        }
         let started = self.clock.now();
         let not_sent = |code: ErrorCode, category: Category, message: String| {
             (
@@ -407,6 +448,7 @@ impl Service {
     ) -> Result<DispatchOutcome, DomainError> {
         let expected = event.version;
         let now = self.clock.now();
+        interrupt_calls_in_flight(&mut event);
         event.attempts.push(attempt.clone());
         event.lease_until = None;
         event.updated_at = now;

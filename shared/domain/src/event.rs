@@ -451,6 +451,12 @@ pub enum AttemptOutcome {
     NotSent,
     /// The vendor posted its asynchronous result.
     Result,
+    /// The call is under way: written with the claim, before the call, so
+    /// that a crash mid-call still leaves it in the event's attempts.
+    InFlight,
+    /// A call under way when its worker stopped (a crash); the event was
+    /// delivered again.
+    Interrupted,
 }
 
 /// One call to the vendor and what came of it.

@@ -132,6 +132,11 @@ pub struct DispatchMessage {
     /// FAILED at this round (a second copy of the message then finds it moved on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redeliver_after: Option<u32>,
+    /// Set by a local runner re-queueing its outbox at start: a lease left by
+    /// its previous run (which crashed mid-call) is taken over at once
+    /// instead of waited out. Nothing else shares a runner's data directory.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reclaim: bool,
 }
 
 impl DispatchMessage {
@@ -139,6 +144,7 @@ impl DispatchMessage {
         DispatchMessage {
             event_id: event_id.into(),
             redeliver_after: None,
+            reclaim: false,
         }
     }
 }

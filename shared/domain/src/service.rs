@@ -556,7 +556,8 @@ impl Service {
                 }
             }
         }
-        self.dispatch(&message.event_id).await
+        self.claim_and_deliver(&message.event_id, message.reclaim)
+            .await
     }
 
     /// Re-enables an integration; with `redeliver`, queues again the events that
@@ -660,6 +661,7 @@ impl Service {
             .map(|(event_id, round)| DispatchMessage {
                 event_id,
                 redeliver_after: Some(round),
+                reclaim: false,
             })
             .collect();
         let queued = self.queue.enqueue_many(&messages).await?;

@@ -599,6 +599,7 @@ async fn a_recovery_message_delivered_twice_starts_one_new_round() {
     let message = iev_domain::ports::DispatchMessage {
         event_id: id.clone(),
         redeliver_after: Some(1),
+        reclaim: false,
     };
     let service = &s.app.running.service;
     for _ in 0..2 {
@@ -755,4 +756,61 @@ async fn once_ten_failures_are_counted_no_further_call_starts_even_before_the_in
         10,
         "an event not sent counts toward nothing"
     );
+}
+
+#[tokio::test]
+async fn after_a_crash_mid_call_the_call_is_in_the_attempts_and_the_next_start_delivers_at_once() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    // The first call hangs (the runner crashes during it); later ones succeed.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let vendor = Vendor::start(KEY, SECRET, move |n, _| {
+        counted.store(n + 1, Ordering::SeqCst);
+        if n == 0 {
+            let mut hang = Reply::success();
+            hang.delay = Duration::from_secs(30);
+            hang
+        } else {
+            Reply::success()
+        }
+    })
+    .await;
+    let app = TestApp::start_in(dir.path()).await;
+    app.integrate("app-1", "v-1", &vendor.notification_url())
+        .await;
+    let (status, accepted) = app
+        .send(
+            Method::POST,
+            "/v1/events",
+            Some(&app.running.admin_key.clone()),
+            Some(order_json("app-1")),
+        )
+        .await;
+    assert_eq!(status, 202, "{accepted}");
+    let id = accepted["id"].as_str().unwrap().to_owned();
+    for _ in 0..250 {
+        if calls.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let during = app
+        .wait_for_event(&id, |e| e["attempts"][0]["outcome"] == "inFlight")
+        .await;
+    assert_eq!(during["status"], "PENDING", "{during}");
+    app.stop().await;
+
+    // The next start takes over its own lease at once, rather than after 60 s.
+    let app = TestApp::start_in(dir.path()).await;
+    let event = app.wait_settled(&id).await;
+    assert_eq!(event["status"], "COMPLETE", "{event}");
+    let outcomes: Vec<&str> = event["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["interrupted", "success"], "{event}");
 }
