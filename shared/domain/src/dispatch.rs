@@ -70,7 +70,7 @@ pub const DELIVERY_LOG_TARGET: &str = "iev::delivery";
 
 /// What one attempt decided.
 #[derive(Debug, Clone, PartialEq)]
-enum Verdict {
+pub(crate) enum Verdict {
     Delivered,
     Async,
     Failed {
@@ -118,7 +118,7 @@ fn excerpt(body: &[u8]) -> Option<String> {
 }
 
 /// Reads a vendor's result body (`success` as a boolean or the strings "true"/"false").
-fn interpret_result(kind: EventType, body: &[u8]) -> Verdict {
+pub(crate) fn interpret_result(kind: EventType, body: &[u8]) -> Verdict {
     let result: VendorResult = match serde_json::from_slice(body) {
         Ok(r) => r,
         Err(e) => {

@@ -8,6 +8,8 @@ pub mod dispatch;
 pub mod error;
 pub mod event;
 pub mod export;
+#[cfg(test)]
+mod fuzz;
 pub mod integration;
 pub mod oauth;
 pub mod ports;

@@ -441,7 +441,7 @@ fn event_scope(q: &EventQuery) -> String {
     )
 }
 
-const REPORT_PARAMS: &[&str] = &[
+pub(crate) const REPORT_PARAMS: &[&str] = &[
     "from",
     "to",
     "applicationId",
