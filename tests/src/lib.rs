@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod blackbox;
 pub mod fixtures;
+pub mod flaky;
 pub mod table;
 pub mod vendor;
 

@@ -149,9 +149,26 @@ pub struct Running {
     pub exporter: tokio::task::JoinHandle<()>,
     /// Set to true to stop accepting connections and deliveries.
     stopping: tokio::sync::watch::Sender<bool>,
-    /// One permit per delivery that may run at once; a running delivery holds one.
-    deliveries: Arc<tokio::sync::Semaphore>,
-    workers: usize,
+    /// Deliveries running now.
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    /// Held while the runner runs: one runner a data directory.
+    _data_dir_lock: std::fs::File,
+}
+
+/// Counts a delivery as running until dropped.
+struct DeliveryRunning(Arc<std::sync::atomic::AtomicUsize>);
+
+impl DeliveryRunning {
+    fn start(count: &Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        DeliveryRunning(count.clone())
+    }
+}
+
+impl Drop for DeliveryRunning {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 /// Waits for SIGTERM (what service managers and `kill` send) or Ctrl-C;
@@ -201,7 +218,7 @@ impl Running {
         }
         let handed_back = match tokio::time::timeout_at(deadline, self.worker).await {
             Ok(Ok(())) => 0,
-            _ => self.workers - self.deliveries.available_permits(),
+            _ => self.in_flight.load(std::sync::atomic::Ordering::SeqCst),
         };
         self.housekeeping.abort();
         self.exporter.abort();
@@ -300,6 +317,27 @@ async fn start_demo_vendor(service: &Service, admin_key: &str) -> Result<(), Run
     Ok(())
 }
 
+/// One runner a data directory: a second one would deliver the same events
+/// (a restarted runner takes over the leases it finds as its own). The lock
+/// goes with the process, however it ends.
+fn lock_data_dir(dir: &std::path::Path) -> Result<std::fs::File, RunnerError> {
+    let path = dir.join("lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| RunnerError::DataDir {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    file.try_lock().map_err(|_| RunnerError::DataDir {
+        path: dir.display().to_string(),
+        reason: "another runner is using this data directory".into(),
+    })?;
+    Ok(file)
+}
+
 /// The admin key file is readable by its owner only.
 fn write_private(path: &std::path::Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
@@ -320,6 +358,7 @@ pub async fn start(config: RunnerConfig) -> Result<Running, RunnerError> {
         path: config.data_dir.display().to_string(),
         reason: e.to_string(),
     })?;
+    let data_dir_lock = lock_data_dir(&config.data_dir)?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|source| RunnerError::Listen {
@@ -388,12 +427,13 @@ pub async fn start(config: RunnerConfig) -> Result<Running, RunnerError> {
             .map_err(|e| RunnerError::Store(e.to_string()))?;
     }
     let (stopping, stop) = tokio::sync::watch::channel(false);
-    let deliveries = Arc::new(tokio::sync::Semaphore::new(config.workers));
+    let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let worker = spawn_worker(
         service.clone(),
         receiver,
         queue,
-        deliveries.clone(),
+        config.workers,
+        in_flight.clone(),
         stop.clone(),
     );
     let housekeeping = spawn_housekeeping(store.clone());
@@ -411,8 +451,8 @@ pub async fn start(config: RunnerConfig) -> Result<Running, RunnerError> {
         housekeeping,
         exporter,
         stopping,
-        deliveries,
-        workers: config.workers,
+        in_flight,
+        _data_dir_lock: data_dir_lock,
     })
 }
 
@@ -426,11 +466,12 @@ fn spawn_worker(
     service: Arc<Service>,
     mut receiver: LocalQueueReceiver,
     queue: LocalQueue,
-    permits: Arc<tokio::sync::Semaphore>,
+    concurrency: usize,
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let concurrency = permits.available_permits() as u32;
+        let permits = Arc::new(tokio::sync::Semaphore::new(concurrency));
         if concurrency == 0 {
             let _held_open = receiver;
             let _ = stop.wait_for(|s| *s).await;
@@ -445,6 +486,7 @@ fn spawn_worker(
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
             };
+            let running = DeliveryRunning::start(&in_flight);
             let (service, queue) = (service.clone(), queue.clone());
             tokio::spawn(async move {
                 let span = tracing::info_span!(
@@ -460,7 +502,7 @@ fn spawn_worker(
                         service.config.dispatch.base_delay
                     }
                 };
-                drop(permit);
+                drop((permit, running));
                 tokio::time::sleep(delay).await;
                 if let Err(e) = queue.enqueue(&message).await {
                     tracing::warn!(event_id = %message.event_id, error = %e, "could not re-queue a retry");
@@ -468,7 +510,7 @@ fn spawn_worker(
             });
         }
         // Stopping: the deliveries already started end first.
-        let _ = permits.acquire_many(concurrency).await;
+        let _ = permits.acquire_many(concurrency as u32).await;
     })
 }
 

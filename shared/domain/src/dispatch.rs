@@ -55,6 +55,12 @@ pub enum DispatchOutcome {
     RetryAfter(Duration),
 }
 
+/// How long a settle that the store refused as unavailable waits before it is
+/// tried again, doubling up to the last: about 25 s in all, inside the
+/// 60 s lease, after which the event is given back.
+const SETTLE_RETRY_FIRST: Duration = Duration::from_millis(200);
+const SETTLE_RETRY_LAST: Duration = Duration::from_millis(12_800);
+
 /// Calls left in flight by a worker that stopped mid-call.
 fn interrupt_calls_in_flight(event: &mut Event) {
     for attempt in &mut event.attempts {
@@ -504,14 +510,28 @@ impl Service {
                 (DispatchOutcome::Done, Some(record), count)
             }
         };
-        let write = match (&error, count, &verdict) {
-            (None, FailureCount::Unchanged, Verdict::Transient { .. } | Verdict::Async) => {
-                self.store.update_event(&event, expected).await
-            }
-            _ => {
-                self.store
-                    .finish_delivery(&event, expected, error.as_ref(), count)
-                    .await
+        // What the vendor answered is kept here while the store cannot take
+        // it (a full disk, throttling): giving the event back would call the
+        // vendor again once the lease runs out.
+        let mut pause = SETTLE_RETRY_FIRST;
+        let write = loop {
+            let write = match (&error, count, &verdict) {
+                (None, FailureCount::Unchanged, Verdict::Transient { .. } | Verdict::Async) => {
+                    self.store.update_event(&event, expected).await
+                }
+                _ => {
+                    self.store
+                        .finish_delivery(&event, expected, error.as_ref(), count)
+                        .await
+                }
+            };
+            match write {
+                Err(StoreError::Unavailable(detail)) if pause <= SETTLE_RETRY_LAST => {
+                    tracing::warn!(event_id = %event.id, %detail, retry_in = ?pause, "the store cannot settle the delivery yet; keeping the answer");
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+                other => break other,
             }
         };
         match write {
@@ -665,7 +685,10 @@ impl Service {
             created_by: "system".into(),
         };
         self.raise_alert(integration, notice).await;
-        if count != FailureCount::Increment {
+        // A count that reached the limit, or an event refused because it had
+        // (the disabling write after the tenth failure may not have landed),
+        // disables the integration if it is still enabled.
+        if count != FailureCount::Increment && record.category != Category::Disabled {
             return;
         }
         let result = async {

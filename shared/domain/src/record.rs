@@ -319,6 +319,20 @@ impl ErrorRecord {
         self
     }
 
+    /// Refuses a record too large for either store, before it is written.
+    pub fn check_size(&self) -> Result<(), crate::DomainError> {
+        let size = serde_json::to_vec(self).map_or(0, |json| json.len());
+        if size > MAX_RECORD_BYTES {
+            return Err(crate::DomainError::Invalid {
+                field: None,
+                message: format!(
+                    "the record would hold {size} bytes, more than the {MAX_RECORD_BYTES} a record may hold"
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// The event and delivery round a dispatch failure belongs to, from its
     /// id `<eventId>.<round>`; `None` for records not made by dispatch.
     pub fn failed_round(&self) -> Option<(&str, u32)> {
@@ -702,6 +716,10 @@ mod tests {
         assert!("NOPE".parse::<ErrorCode>().is_err());
     }
 }
+
+/// The most a record may hold as JSON: DynamoDB takes 400 KB an item, index
+/// keys and attribute names included.
+pub const MAX_RECORD_BYTES: usize = 300 * 1024;
 
 /// A record's history is kept within about this many bytes of JSON, oldest
 /// entries dropped first (the newest entry is always kept).

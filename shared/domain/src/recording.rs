@@ -158,6 +158,7 @@ impl Service {
             expires_at: now + self.config.retention,
             version: 1,
         };
+        record.check_size()?;
         self.store.insert_error(&record).await?;
         tracing::info!(error_id = %record.id, by = %caller.key_id, "external failure recorded");
         Ok(record.shown_to(caller))

@@ -226,6 +226,7 @@ impl Service {
             let Some(next) = change(&record)? else {
                 return Ok((record, false));
             };
+            next.check_size()?;
             match self.store.update_error(&next, record.version).await {
                 Ok(()) => return Ok((next, true)),
                 Err(StoreError::Conflict(_)) => continue,

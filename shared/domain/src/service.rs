@@ -726,7 +726,9 @@ impl EventView {
     pub fn shown_to(mut e: Event, caller: &Caller) -> Self {
         if caller.role == Role::Marketplace {
             for attempt in &mut e.attempts {
+                // The error code stays; the vendor's own words do not.
                 attempt.response_excerpt = None;
+                attempt.message = None;
             }
         }
         EventView {

@@ -286,26 +286,39 @@ fn run_writer(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let mut began = conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_failure);
+        let begin = |conn: &Connection| match conn.execute_batch("BEGIN IMMEDIATE") {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %e, "embedded store could not begin a group commit; writes commit one by one");
+                false
+            }
+        };
+        let mut in_transaction = begin(&conn);
         let mut replies: Vec<Reply> = Vec::with_capacity(batch.len());
         // On a full disk or an I/O error SQLite may roll the whole transaction
         // back by itself: every write of the batch so far is undone, and a
         // write run after it would commit on its own. Those callers are told
         // their write did not happen; the rest go on in a new transaction.
         let mut undone: Vec<Reply> = Vec::new();
+        // Writes run outside a transaction committed (or failed) each on its
+        // own: their own result is the truth.
+        let mut own: Vec<Reply> = Vec::new();
         for job in batch {
             let reply = job(&conn);
-            if began.is_ok() && conn.is_autocommit() {
+            if !in_transaction {
+                own.push(reply);
+            } else if conn.is_autocommit() {
                 undone.append(&mut replies);
                 undone.push(reply);
-                began = conn.execute_batch("BEGIN IMMEDIATE").map_err(sql_failure);
+                in_transaction = begin(&conn);
             } else {
                 replies.push(reply);
             }
         }
-        let failure = match began {
-            Err(e) => Some(e),
-            Ok(()) => conn.execute_batch("COMMIT").map_err(sql_failure).err(),
+        let failure = if in_transaction {
+            conn.execute_batch("COMMIT").map_err(sql_failure).err()
+        } else {
+            None
         };
         if failure.is_some() {
             let _ = conn.execute_batch("ROLLBACK");
@@ -324,6 +337,9 @@ fn run_writer(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
         }
         for reply in replies {
             reply(failure.as_ref());
+        }
+        for reply in own {
+            reply(None);
         }
         if WAL_PAGES.get() > WAL_RESTART_PAGES
             && last_restart.is_none_or(|at| at.elapsed() >= RESTART_RETRY)

@@ -756,6 +756,8 @@ async fn once_ten_failures_are_counted_no_further_call_starts_even_before_the_in
         10,
         "an event not sent counts toward nothing"
     );
+    // The disabling write that had not landed is made now.
+    eventually(|| async { s.integration().await["enabled"] == false }).await;
 }
 
 #[tokio::test]
@@ -813,4 +815,50 @@ async fn after_a_crash_mid_call_the_call_is_in_the_attempts_and_the_next_start_d
         .map(|a| a["outcome"].as_str().unwrap())
         .collect();
     assert_eq!(outcomes, ["interrupted", "success"], "{event}");
+}
+
+#[tokio::test]
+async fn a_vendors_answer_the_store_cannot_settle_yet_is_kept_and_settled_later_without_calling_again(
+) {
+    use iev_domain::integration::NotificationUrl;
+    use iev_domain::ports::{EventStore, IntegrationStore};
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = iev_local::SqliteStore::open(&dir.path().join("s.sqlite3")).unwrap();
+    // The first two settles meet a full disk.
+    let store = Arc::new(iev_tests::flaky::FlakySettles::new(
+        Arc::new(sqlite.clone()),
+        2,
+    ));
+    let vendor = Vendor::start("app-1-key", "app-1-secret", |_, _| Reply::success()).await;
+    let mut integration = iev_tests::fixtures::integration("app-1", "v-1");
+    integration.notification_urls.insert(
+        iev_domain::event::EventType::SubscriptionOrder,
+        NotificationUrl::parse(&vendor.notification_url()).unwrap(),
+    );
+    sqlite.save_integration(&integration, None).await.unwrap();
+    sqlite
+        .insert_event(&iev_tests::fixtures::event("e-1", "app-1", "v-1"), None)
+        .await
+        .unwrap();
+    let mut service = iev_tests::service_over(store.clone(), dir.path());
+    service.outbound = Arc::new(
+        iev_outbound::HttpOutbound::new(iev_outbound::OutboundConfig {
+            policy: iev_outbound::AddressPolicy::WITH_LOOPBACK,
+            ..Default::default()
+        })
+        .unwrap(),
+    );
+
+    let outcome = service.dispatch("e-1").await.unwrap();
+    assert_eq!(outcome, iev_domain::dispatch::DispatchOutcome::Done);
+    assert_eq!(vendor.calls().len(), 1, "the vendor is called once");
+    assert_eq!(
+        store.settles.load(Ordering::SeqCst),
+        3,
+        "two refused, the third taken"
+    );
+    let event = sqlite.get_event("e-1").await.unwrap().unwrap();
+    assert_eq!(event.status.as_str(), "COMPLETE");
 }

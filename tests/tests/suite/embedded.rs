@@ -254,3 +254,20 @@ async fn a_stored_record_that_cannot_be_read_back_is_left_out_of_list_pages() {
     let ids: Vec<&str> = page.items.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["r-3", "r-1"]);
 }
+
+#[tokio::test]
+async fn a_second_runner_on_the_same_data_directory_is_refused_while_the_first_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = iev_tests::TestApp::start_in(dir.path()).await;
+    let second = iev_runner::start(iev_runner::RunnerConfig::new("127.0.0.1:0", dir.path())).await;
+    match second {
+        Err(e) => assert!(e.to_string().contains("another runner"), "{e}"),
+        Ok(_) => panic!("two runners shared one data directory"),
+    }
+    first.stop().await;
+    let again = iev_runner::start(iev_runner::RunnerConfig::new("127.0.0.1:0", dir.path())).await;
+    assert!(
+        again.is_ok(),
+        "the directory is free once the first has stopped"
+    );
+}

@@ -222,6 +222,10 @@ async fn what_each_role_reads_of_an_event_and_its_failure_follows_the_contract()
     assert_eq!(view["attempts"][0]["errorCode"], "USER_NOT_FOUND");
     assert!(view.get("token").is_none(), "{view}");
     assert!(view["attempts"][0]["responseExcerpt"].is_null(), "{view}");
+    assert!(
+        view["attempts"][0]["message"].is_null(),
+        "the vendor's words: {view}"
+    );
     let (status, _) = app
         .send(Method::GET, "/v1/events", Some(&marketplace), None)
         .await;
@@ -534,4 +538,37 @@ async fn a_record_patched_again_and_again_stays_bounded_and_its_history_names_ea
         .await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["field"], "customAttributes.big");
+}
+
+#[tokio::test]
+async fn a_change_that_would_make_a_record_too_large_for_its_store_is_refused_whole() {
+    let (app, _dir, admin) = runner().await;
+    let id = failure(&app, &admin).await;
+    // Within every field's own bound and the body's 256 KiB, but control
+    // characters take six bytes each as JSON: ten such answers are 245 KB,
+    // and the history entry holds them again.
+    let body: String = "\u{1}".repeat(4096);
+    let responses: Vec<Value> = (0..10)
+        .map(|_| json!({"status": 500, "body": body}))
+        .collect();
+    let path = format!("/api/integration_errors/{id}");
+    let (status, error) = app
+        .send(
+            Method::PUT,
+            &path,
+            Some(&admin),
+            Some(json!({"responses": responses})),
+        )
+        .await;
+    assert_eq!(status, 400, "{error}");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("bytes"),
+        "{error}"
+    );
+    let (_, record) = app.send(Method::GET, &path, Some(&admin), None).await;
+    assert_eq!(record["responses"], json!([]), "nothing of it was stored");
+    assert_eq!(record["version"], 1);
 }
