@@ -86,6 +86,8 @@ impl AddressPolicy {
                     || (first == 0x2001 && second == 0)
                     // NAT64 for local use (RFC 8215)
                     || (first == 0x64 && second == 0xff9b && third == 1)
+                    // discard-only (RFC 6666)
+                    || v6.segments()[..4] == [0x100, 0, 0, 0]
             }
         };
         (internal && !self.allow_private).then_some("a private, link-local or reserved address")
@@ -104,7 +106,9 @@ fn embedded_v4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
     };
     let compatible = s[..6] == [0; 6] && !(s[6] == 0 && s[7] <= 1);
     let nat64 = s[..6] == [0x64, 0xff9b, 0, 0, 0, 0];
-    if compatible || nat64 {
+    // IPv4-translated (SIIT, RFC 2765): ::ffff:0:a.b.c.d
+    let translated = s[..6] == [0, 0, 0, 0, 0xffff, 0];
+    if compatible || nat64 || translated {
         Some(low(s[6], s[7]))
     } else if s[0] == 0x2002 {
         Some(low(s[1], s[2]))
@@ -358,6 +362,8 @@ mod tests {
                 "2002:a9fe:a9fe::1",
                 "2002:7f00:1::",
                 "2002:c0a8:101::1",
+                "::ffff:0:169.254.169.254",
+                "::ffff:0:10.0.0.1",
             ] {
                 assert!(
                     policy.refusal(ip(internal)).is_some(),
@@ -383,6 +389,7 @@ mod tests {
             "64:ff9b:1::a00:1",
             "fec0::1",
             "feff::1",
+            "100::1",
         ] {
             assert!(
                 p.refusal(ip(internal)).is_some(),
