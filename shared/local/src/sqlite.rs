@@ -4,7 +4,7 @@ use iev_domain::event::{Event, EventPage, EventQuery};
 use iev_domain::integration::{ApplicationId, Integration};
 use iev_domain::ports::{
     AlertStore, ErrorStore, EventStore, FailureCount, IdempotencyRecord, InsertOutcome,
-    IntegrationStore, KeyStore,
+    IntegrationPage, IntegrationQuery, IntegrationStore, KeyStore,
 };
 use iev_domain::record::{
     Alert, ErrorPage, ErrorQuery, ErrorRecord, Position, ResolvedFilter, SummaryRow,
@@ -702,6 +702,85 @@ impl KeyStore for SqliteStore {
         self.get_json("SELECT data FROM api_keys WHERE hash = ?1", &hash.0)
             .await
     }
+
+    async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let rows: Vec<String> = self
+            .read(|c| select(c, "SELECT data FROM api_keys", [], |r| r.get(0)))
+            .await?;
+        let keys: Vec<ApiKeyRecord> = rows
+            .iter()
+            .map(|d| from_json(d))
+            .collect::<Result<_, _>>()?;
+        Ok(keys
+            .into_iter()
+            .filter(|k| k.revoked_at.is_none())
+            .collect())
+    }
+
+    async fn revoke_key(
+        &self,
+        key_id: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+        // A key's id is the start of its hash, and the hash is the table's key.
+        let prefix = format!("{key_id}%");
+        self.write(move |c| {
+            let rows: Vec<String> = select(
+                c,
+                "SELECT data FROM api_keys WHERE hash LIKE ?1",
+                [&prefix],
+                |r| r.get(0),
+            )?;
+            for data in rows {
+                let mut key: ApiKeyRecord = from_json(&data)?;
+                if key.revoked_at.is_some() {
+                    continue;
+                }
+                key.revoked_at = Some(at);
+                exec(
+                    c,
+                    "UPDATE api_keys SET data = ?2 WHERE hash = ?1",
+                    params![key.hash.0, to_json(&key)?],
+                )
+                .map_err(sql_failure)?;
+                return Ok(Some(key));
+            }
+            Ok(None)
+        })
+        .await
+    }
+
+    async fn touch_key(
+        &self,
+        hash: &KeyHash,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        let hash = hash.0.clone();
+        self.write(move |c| {
+            let data: Option<String> = query_row(
+                c,
+                "SELECT data FROM api_keys WHERE hash = ?1",
+                [&hash],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql_failure)?;
+            let Some(data) = data else { return Ok(()) };
+            let mut key: ApiKeyRecord = from_json(&data)?;
+            if key.last_used_at.is_some_and(|t| t >= at) {
+                return Ok(());
+            }
+            key.last_used_at = Some(at);
+            exec(
+                c,
+                "UPDATE api_keys SET data = ?2 WHERE hash = ?1",
+                params![hash, to_json(&key)?],
+            )
+            .map_err(sql_failure)?;
+            Ok(())
+        })
+        .await
+    }
 }
 
 #[async_trait]
@@ -797,6 +876,47 @@ impl IntegrationStore for SqliteStore {
             Ok(changed == 1)
         })
         .await
+    }
+
+    async fn list_integrations(
+        &self,
+        query: &IntegrationQuery,
+    ) -> Result<IntegrationPage, StoreError> {
+        let after = query.after.as_ref().map(|a| a.as_str().to_owned());
+        let vendor = query.vendor.as_ref().map(|v| v.as_str().to_owned());
+        let (enabled, limit) = (query.enabled, query.limit);
+        let rows: Vec<(String, String, bool, u32, Option<i64>)> = self
+            .read(move |c| {
+                select(
+                    c,
+                    "SELECT application_id, data, enabled, successive_failures, disabled_ms
+                     FROM integrations
+                     WHERE (?1 IS NULL OR application_id > ?1)
+                       AND (?2 IS NULL OR enabled = ?2)
+                       AND (?3 IS NULL OR json_extract(data, '$.vendorId') = ?3)
+                     ORDER BY application_id LIMIT ?4",
+                    params![after, enabled, vendor, limit as i64],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )
+            })
+            .await?;
+        let next = (rows.len() == limit)
+            .then(|| rows.last().map(|r| ApplicationId::parse(&r.0)))
+            .flatten()
+            .transpose()
+            .map_err(internal)?;
+        let items = rows
+            .into_iter()
+            .map(|(_, data, enabled, failures, disabled_ms)| {
+                let mut integration: Integration = from_json(&data)?;
+                integration.enabled = enabled;
+                integration.successive_failures = failures;
+                integration.disabled_at =
+                    disabled_ms.and_then(chrono::DateTime::from_timestamp_millis);
+                Ok(integration)
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(IntegrationPage { items, next })
     }
 }
 
