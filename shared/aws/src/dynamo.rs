@@ -114,7 +114,8 @@ fn from_item<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, StoreErro
         .get("data")
         .and_then(|v| v.as_s().ok())
         .ok_or_else(|| StoreError::Internal("item has no data attribute".into()))?;
-    serde_json::from_str(data).map_err(|e| StoreError::Internal(format!("corrupt item: {e}")))
+    iev_domain::error::from_stored_json(data)
+        .map_err(|e| StoreError::Internal(format!("corrupt item: {e}")))
 }
 
 fn state(resolved: bool) -> &'static str {

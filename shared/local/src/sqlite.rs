@@ -235,7 +235,8 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
-    serde_json::from_str(s).map_err(|e| StoreError::Internal(format!("corrupt record: {e}")))
+    iev_domain::error::from_stored_json(s)
+        .map_err(|e| StoreError::Internal(format!("corrupt record: {e}")))
 }
 
 fn is_unique_violation(e: &rusqlite::Error) -> bool {

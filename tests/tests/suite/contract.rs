@@ -9,6 +9,7 @@ use iev_domain::record::{
 };
 use iev_domain::StoreError;
 use iev_tests::fixtures::{app, at, error_record, event, integration, vendor};
+use serde_json::json;
 
 macro_rules! contract_suite {
     ($backend:ident, $make:expr) => {
@@ -312,6 +313,22 @@ async fn events(store: &impl Store) {
     ));
     store.remove_event(&e, None).await.unwrap();
     assert_eq!(store.get_event("e-1").await.unwrap(), None);
+
+    // Versions before bodies were bounded at 32 levels accepted 125 and more;
+    // such an event must read back, or it can never be fetched or delivered.
+    let mut deep = json!("bottom");
+    for _ in 0..126 {
+        deep = json!([deep]);
+    }
+    let mut body = serde_json::to_value(&e.body).unwrap();
+    body["creator"]["address"] = deep;
+    let old = Event {
+        id: "e-deep".into(),
+        body: iev_domain::error::from_stored_json(&body.to_string()).unwrap(),
+        ..e.clone()
+    };
+    store.insert_event(&old, None).await.unwrap();
+    assert_eq!(store.get_event("e-deep").await.unwrap(), Some(old));
 }
 
 async fn idempotency(store: &impl Store) {
