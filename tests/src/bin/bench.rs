@@ -122,7 +122,11 @@ async fn start_runner(data_dir: &std::path::Path, workers: usize) -> (Guard, Str
             .env("IEV_ADMIN_KEY", ADMIN)
             .env("IEV_WORKERS", workers.to_string())
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
+            // IEV_BENCH_RUNNER_LOG=<file> keeps the runner's warnings, to find a stall.
+            .stdout(match std::env::var_os("IEV_BENCH_RUNNER_LOG") {
+                Some(path) => Stdio::from(std::fs::File::create(path).expect("the runner log")),
+                None => Stdio::null(),
+            })
             .spawn()
             .expect("target/release/iev-local exists: run tests/bench.sh"),
     );

@@ -32,9 +32,10 @@ async fn under_writes_without_pause_the_embedded_stores_wal_stays_bounded() {
     }
     let mb = largest as f64 / 1e6;
     assert!(mb > 1.0, "the WAL was in use: {mb:.1} MB");
-    // The writer starts it over past 4,000 pages (16.4 MB with frame headers),
-    // after at most one batch more; the rest is room for a late checkpointer.
-    assert!(mb < 30.0, "the WAL grew to {mb:.1} MB");
+    // The writer starts it over past 16,000 pages (65.5 MB with frame
+    // headers), after at most one batch more; the rest is room for a late
+    // checkpointer.
+    assert!(mb < 80.0, "the WAL grew to {mb:.1} MB");
 }
 
 /// While a reader keeps its snapshot the WAL cannot be started over; the
@@ -51,7 +52,7 @@ async fn a_reader_that_keeps_its_snapshot_does_not_hold_up_the_writes() {
         .query_row("SELECT count(*) FROM integration_errors", [], |r| r.get(0))
         .unwrap();
     let started = std::time::Instant::now();
-    // About 12,000 WAL pages: the writer tries to start the WAL over past 4,000.
+    // About 12,000 WAL pages: more than the writer lets the WAL hold when no reader keeps it.
     large_writes(&store, 6_000).collect::<Vec<_>>().await;
     let took = started.elapsed();
     let still: i64 = reader
