@@ -1,0 +1,112 @@
+//! The API's OpenAPI document: generated from the code, served by the local
+//! runner, kept in the repository as `docs/openapi.json`; and the defects
+//! schemathesis found against it (`tests/run.sh`), each shown fixed.
+
+use iev_tests::TestApp;
+use reqwest::Method;
+use serde_json::Value;
+
+/// Where the checked-in copy lives, from this crate's directory.
+fn checked_in_path() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json")
+}
+
+/// `IEV_WRITE_OPENAPI=1 cargo nextest run -p iev-tests openapi` writes the
+/// generated document over the checked-in copy instead of comparing them.
+#[test]
+fn the_checked_in_openapi_document_is_the_one_the_code_generates() {
+    let generated = iev_runner::openapi_text();
+    let path = checked_in_path();
+    if std::env::var("IEV_WRITE_OPENAPI").is_ok_and(|v| v == "1") {
+        std::fs::write(&path, &generated).expect("docs/openapi.json is writable");
+        return;
+    }
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    if checked_in != generated {
+        let line = checked_in
+            .lines()
+            .zip(generated.lines())
+            .position(|(a, b)| a != b)
+            .map_or_else(
+                || checked_in.lines().count().min(generated.lines().count()),
+                |i| i,
+            );
+        panic!(
+            "docs/openapi.json differs from the document the code generates (first at line {}); \
+             regenerate it with `IEV_WRITE_OPENAPI=1 cargo nextest run -p iev-tests openapi` \
+             and commit it",
+            line + 1
+        );
+    }
+}
+
+#[test]
+fn the_document_is_openapi_3_1_with_every_error_answer_in_the_error_shape() {
+    let doc: Value = serde_json::from_str(&iev_runner::openapi_text()).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut operations = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            operations += 1;
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                if status.starts_with('4') || status.starts_with('5') {
+                    let response = match response["$ref"].as_str() {
+                        Some(r) => {
+                            &doc["components"]["responses"]
+                                [r.trim_start_matches("#/components/responses/")]
+                        }
+                        None => response,
+                    };
+                    assert_eq!(
+                        response["content"]["application/json"]["schema"]["$ref"],
+                        "#/components/schemas/ErrorBody",
+                        "{method} {path} {status}"
+                    );
+                }
+            }
+        }
+    }
+    assert!(operations >= 23, "{operations} operations");
+}
+
+#[test]
+fn every_reference_in_the_openapi_document_resolves() {
+    fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    out.push(r);
+                }
+                map.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let doc: Value = serde_json::from_str(&iev_runner::openapi_text()).unwrap();
+    let mut found = Vec::new();
+    refs(&doc, &mut found);
+    assert!(!found.is_empty());
+    for r in found {
+        let pointer = r.strip_prefix('#').expect("a local reference");
+        assert!(doc.pointer(pointer).is_some(), "{r} does not resolve");
+    }
+}
+
+#[tokio::test]
+async fn the_runner_serves_its_openapi_document_without_a_credential() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start_with(dir.path(), |c| c.workers = 0).await;
+    let response = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let served = response.text().await.unwrap();
+    assert_eq!(served, iev_runner::openapi_text());
+    let (status, _) = app.send(Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(status, 200);
+}
