@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::{Json, Router};
 use iev_domain::export::Exported;
 use iev_domain::service::Service;
-use iev_http::{ApiError, AppState, Authenticated, BoundedBody};
+use iev_http::{schema, ApiError, AppState, Authenticated, BoundedBody};
 use lambda_runtime::LambdaEvent;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -28,12 +28,10 @@ pub fn router() -> Router<AppState> {
 #[schema(example = json!({"from": "2026-11-01", "to": "2026-11-02", "resolved": "all"}))]
 #[allow(dead_code)]
 struct ExportInput {
-    /// Created at or after: RFC 3339, or `YYYY-MM-DD` (midnight UTC).
-    #[schema(format = DateTime)]
-    from: Option<String>,
+    /// Created at or after.
+    from: Option<schema::TimeInput>,
     /// Created before (exclusive); later than `from`.
-    #[schema(format = DateTime)]
-    to: Option<String>,
+    to: Option<schema::TimeInput>,
     /// `false` (default), `true` or `all`.
     resolved: Option<String>,
 }

@@ -99,6 +99,7 @@ struct ResultAccepted {
 #[allow(dead_code)]
 struct IntegrationSettings {
     /// Not empty.
+    #[schema(pattern = r"\S")]
     application_name: String,
     importable_application_uuid: Option<String>,
     /// The vendor that owns the application; a vendor key may only give its own.
@@ -117,8 +118,10 @@ struct IntegrationSettings {
 #[allow(dead_code)]
 struct OAuthCredentials {
     /// Not empty.
+    #[schema(pattern = r"\S")]
     consumer_key: String,
     /// Not empty.
+    #[schema(min_length = 1)]
     consumer_secret: String,
 }
 

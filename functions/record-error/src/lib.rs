@@ -37,6 +37,7 @@ struct ExternalError {
     application_id: String,
     error_code: schema::ErrorCode,
     /// Not empty.
+    #[schema(pattern = r"\S")]
     message: String,
     event_type: Option<schema::EventType>,
     /// The error code's own category when absent.

@@ -54,11 +54,11 @@ enum ReportFormat {
 #[allow(dead_code)]
 struct ReportQuery {
     /// Created at or after: RFC 3339, or `YYYY-MM-DD` (midnight UTC).
-    #[param(format = DateTime)]
-    from: Option<String>,
+    #[param(inline)]
+    from: Option<schema::TimeInput>,
     /// Created before (exclusive); later than `from`.
-    #[param(format = DateTime)]
-    to: Option<String>,
+    #[param(inline)]
+    to: Option<schema::TimeInput>,
     application_id: Option<String>,
     #[param(inline)]
     event_type: Option<schema::EventType>,
@@ -112,12 +112,12 @@ struct ReportPage {
 #[into_params(parameter_in = Query, rename_all = "camelCase")]
 #[allow(dead_code)]
 struct SummaryQuery {
-    /// Created at or after: RFC 3339, or `YYYY-MM-DD`.
-    #[param(format = DateTime)]
-    from: Option<String>,
+    /// Created at or after: RFC 3339, or `YYYY-MM-DD` (midnight UTC).
+    #[param(inline)]
+    from: Option<schema::TimeInput>,
     /// Created before (exclusive).
-    #[param(format = DateTime)]
-    to: Option<String>,
+    #[param(inline)]
+    to: Option<schema::TimeInput>,
     /// Default `all`.
     #[param(inline)]
     resolved: Option<Resolved>,
@@ -145,12 +145,12 @@ struct EventsQuery {
     status: Option<schema::EventStatus>,
     #[param(rename = "type", inline)]
     kind: Option<schema::EventType>,
-    /// Created at or after: RFC 3339, or `YYYY-MM-DD`.
-    #[param(format = DateTime)]
-    from: Option<String>,
+    /// Created at or after: RFC 3339, or `YYYY-MM-DD` (midnight UTC).
+    #[param(inline)]
+    from: Option<schema::TimeInput>,
     /// Created before (exclusive).
-    #[param(format = DateTime)]
-    to: Option<String>,
+    #[param(inline)]
+    to: Option<schema::TimeInput>,
     /// 1 to 1000; default 50.
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,

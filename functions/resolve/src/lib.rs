@@ -47,7 +47,7 @@ struct ResolveInput {
 struct BulkInput {
     /// 1 to 100 record ids.
     #[schema(min_items = 1, max_items = 100)]
-    ids: Vec<String>,
+    ids: Vec<schema::RecordId>,
     note: Option<String>,
 }
 
@@ -122,7 +122,7 @@ struct PatchInput {
 struct AlertInput {
     /// 1 to 100 record ids.
     #[schema(min_items = 1, max_items = 100)]
-    ids: Vec<String>,
+    ids: Vec<schema::RecordId>,
     /// `WEBHOOK`, `EMAIL` or `SMS`, in any case.
     contact_alert_type: String,
     /// 1 to 20: URLs for `WEBHOOK`, email addresses for `EMAIL`, numbers in
@@ -210,12 +210,9 @@ struct EnabledDoc {
 #[schema(example = json!({"since": "2026-11-01", "until": "2026-11-02"}))]
 #[allow(dead_code)]
 struct RecoverInput {
-    /// RFC 3339, or `YYYY-MM-DD` (midnight UTC).
-    #[schema(format = DateTime)]
-    since: String,
+    since: schema::TimeInput,
     /// Later than `since`.
-    #[schema(format = DateTime)]
-    until: String,
+    until: schema::TimeInput,
 }
 
 #[derive(ToSchema)]
@@ -335,7 +332,10 @@ pub async fn resolve_many(
         outcome is in `deliveries`); `EMAIL` and `SMS` are stored as `queued` for the senders a \
         deployment wires in.",
     request_body = AlertInput,
-    responses((status = 201, description = "The alert.", body = AlertDoc))
+    responses(
+        (status = 201, description = "The alert.", body = AlertDoc),
+        (status = 404, description = "An id names no record this caller may see.", body = schema::ErrorBody)
+    )
 )]
 pub async fn create_alert(
     State(service): State<AppState>,

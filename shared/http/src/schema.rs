@@ -20,7 +20,9 @@ use iev_domain::record::{
 };
 use std::borrow::Cow;
 use std::collections::BTreeMap;
-use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
+use utoipa::openapi::schema::{
+    AnyOfBuilder, KnownFormat, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, SchemaType, Type,
+};
 use utoipa::openapi::RefOr;
 use utoipa::{PartialSchema, ToSchema};
 
@@ -79,6 +81,35 @@ name_list!(
     "AlertKind",
     DomainAlertKind::ALL.iter().map(|k| k.as_str())
 );
+
+/// A time in a query or a request body: RFC 3339, or a plain `YYYY-MM-DD`
+/// (its midnight UTC). In a query, an empty value is the parameter left out.
+pub struct TimeInput;
+
+impl PartialSchema for TimeInput {
+    fn schema() -> RefOr<Schema> {
+        let format = |f: KnownFormat| {
+            ObjectBuilder::new()
+                .schema_type(SchemaType::Type(Type::String))
+                .format(Some(SchemaFormat::KnownFormat(f)))
+        };
+        RefOr::T(Schema::AnyOf(
+            AnyOfBuilder::new()
+                .item(format(KnownFormat::DateTime))
+                .item(format(KnownFormat::Date))
+                .description(Some(
+                    "RFC 3339, or a plain `YYYY-MM-DD` (its midnight UTC).",
+                ))
+                .build(),
+        ))
+    }
+}
+
+impl ToSchema for TimeInput {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("TimeInput")
+    }
+}
 
 /// Every error answer, whatever its status: a machine-readable `code`, a
 /// message for people, and `field` where one input is at fault. 5xx
@@ -170,7 +201,7 @@ pub enum NoticeType {
 #[serde(rename_all = "camelCase")]
 pub struct Marketplace {
     /// Not empty.
-    #[schema(example = "ACME")]
+    #[schema(example = "ACME", pattern = r"\S")]
     partner: String,
     /// An absolute http(s) URL.
     #[schema(format = Uri, example = "https://marketplace.example")]
@@ -221,6 +252,7 @@ pub struct Company {
 #[serde(rename_all = "camelCase")]
 pub struct Account {
     /// Not empty.
+    #[schema(pattern = r"\S")]
     account_identifier: String,
     #[schema(required = false)]
     status: String,
@@ -237,6 +269,7 @@ pub struct OrderItem {
 #[serde(rename_all = "camelCase")]
 pub struct Order {
     /// Not empty.
+    #[schema(pattern = r"\S")]
     edition_code: String,
     #[schema(required = false)]
     pricing_duration: String,
@@ -439,7 +472,7 @@ pub struct Change {
 #[derive(ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResponseInput {
-    /// When it answered; when it is recorded if absent.
+    /// When it answered (RFC 3339); when it is recorded if absent.
     #[schema(format = DateTime)]
     at: Option<String>,
     status: StatusInput,
@@ -449,11 +482,34 @@ pub struct ResponseInput {
 }
 
 /// An HTTP status (a number) or 1 to 100 characters of text.
-#[derive(ToSchema)]
-#[serde(untagged)]
-pub enum StatusInput {
-    Number(i64),
-    Text(String),
+pub struct StatusInput;
+
+impl PartialSchema for StatusInput {
+    fn schema() -> RefOr<Schema> {
+        RefOr::T(Schema::OneOf(
+            OneOfBuilder::new()
+                .item(ObjectBuilder::new().schema_type(SchemaType::Type(Type::Integer)))
+                .item(text(1, 100).pattern(Some(r"\S")))
+                .description(Some(
+                    "An HTTP status (a number) or 1 to 100 characters of text.",
+                ))
+                .build(),
+        ))
+    }
+}
+
+impl ToSchema for StatusInput {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("StatusInput")
+    }
+}
+
+/// A string schema of `min` to `max` characters.
+fn text(min: usize, max: usize) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::String))
+        .min_length(Some(min))
+        .max_length(Some(max))
 }
 
 /// One failure record. Only admins see `eventToken` (null for others).
@@ -541,5 +597,20 @@ impl ToSchema for ReportRow {
     fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
         schemas.push((ErrorRecord::name().into_owned(), ErrorRecord::schema()));
         <ErrorRecord as ToSchema>::schemas(schemas);
+    }
+}
+
+/// A failure record's id, as bulk requests name one: 1 to 200 characters.
+pub struct RecordId;
+
+impl PartialSchema for RecordId {
+    fn schema() -> RefOr<Schema> {
+        RefOr::T(Schema::Object(text(1, 200).build()))
+    }
+}
+
+impl ToSchema for RecordId {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("RecordId")
     }
 }

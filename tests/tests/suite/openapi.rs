@@ -110,3 +110,40 @@ async fn the_runner_serves_its_openapi_document_without_a_credential() {
     let (status, _) = app.send(Method::GET, "/openapi.json", None, None).await;
     assert_eq!(status, 200);
 }
+
+/// The document's answers for an operation, by status.
+fn documented_statuses(path: &str, method: &str) -> Vec<String> {
+    let doc: Value = serde_json::from_str(&iev_runner::openapi_text()).unwrap();
+    doc["paths"][path][method]["responses"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{method} {path} is in the document"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// schemathesis: create_alert answered 404 for an id that names no record,
+/// which the document did not list.
+#[tokio::test]
+async fn an_alert_about_an_unknown_record_answers_404_as_the_document_says() {
+    assert!(
+        documented_statuses("/api/integration_errors/create_alert", "post")
+            .contains(&"404".to_owned())
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start_with(dir.path(), |c| c.workers = 0).await;
+    let admin = app.running.admin_key.clone();
+    let (status, body) = app
+        .send(
+            Method::POST,
+            "/api/integration_errors/create_alert",
+            Some(&admin),
+            Some(serde_json::json!({
+                "ids": ["no-such-record"], "contactAlertType": "EMAIL",
+                "recipients": ["ops@example.com"]
+            })),
+        )
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "not_found", "{body}");
+}
