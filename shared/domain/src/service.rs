@@ -720,7 +720,7 @@ pub struct EventView {
 }
 
 impl EventView {
-    /// The event as `caller` may read it (../shared/API.md): the token for an
+    /// The event as `caller` may read it (docs/API.md): the token for an
     /// admin only; the marketplace, which produced it, sees each attempt's
     /// outcome but not what the vendor's product answered.
     pub fn shown_to(mut e: Event, caller: &Caller) -> Self {
