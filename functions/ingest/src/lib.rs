@@ -6,8 +6,9 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::{Json, Router};
 use iev_domain::event::EventBody;
 use iev_domain::integration::IntegrationView;
-use iev_domain::service::{Accepted, NewKey};
-use iev_http::{schema, ApiError, AppState, Authenticated, BoundedBody};
+use iev_domain::report::IntegrationList;
+use iev_domain::service::{Accepted, KeyList, NewKey};
+use iev_http::{schema, ApiError, AppState, Authenticated, BoundedBody, QueryPairs};
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -18,8 +19,10 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(ingest_event))
         .routes(routes!(vendor_fetch))
         .routes(routes!(vendor_result))
+        .routes(routes!(list_integrations))
         .routes(routes!(put_integration, get_integration))
-        .routes(routes!(create_key))
+        .routes(routes!(create_key, list_keys))
+        .routes(routes!(revoke_key))
 }
 
 pub fn router() -> Router<AppState> {
@@ -145,6 +148,58 @@ struct NewKeyDoc {
     key: String,
     role: schema::Role,
     vendor_id: Option<String>,
+}
+
+/// `GET /v1/integrations`'s query.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+#[allow(dead_code)]
+struct IntegrationsQuery {
+    /// Only enabled (`true`) or disabled (`false`) integrations.
+    enabled: Option<bool>,
+    /// One vendor's; a vendor key sees its own only (another vendor's: an empty page).
+    vendor_id: Option<String>,
+    /// 1 to 1000; default 50.
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+    /// The `nextCursor` of the previous page, with the same filters.
+    cursor: Option<String>,
+}
+
+/// One page of integrations, in application id order.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = IntegrationList)]
+#[allow(dead_code)]
+struct IntegrationListDoc {
+    items: Vec<schema::Integration>,
+    /// Pass back as `cursor` for the next page; null on the last.
+    next_cursor: Option<String>,
+}
+
+/// A key as the list shows it: never the key itself.
+#[derive(ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[allow(dead_code)]
+struct KeyView {
+    /// The key's id: 12 hex characters.
+    id: String,
+    role: schema::Role,
+    vendor_id: Option<String>,
+    #[schema(format = DateTime)]
+    created_at: String,
+    /// When a request last authenticated with it, to within 10 minutes (absent if never).
+    #[schema(format = DateTime, required = false)]
+    last_used_at: String,
+}
+
+/// Every live key, newest first.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = KeyList)]
+#[allow(dead_code)]
+struct KeyListDoc {
+    items: Vec<KeyView>,
 }
 
 /// The path parameter every integration route takes.
@@ -298,4 +353,57 @@ pub async fn create_key(
         StatusCode::CREATED,
         Json(service.create_key(&caller, &body).await?),
     ))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/integrations",
+    tag = "integrations",
+    operation_id = "listIntegrations",
+    summary = "The integrations this caller may see (admin, manager, vendor)",
+    params(IntegrationsQuery),
+    responses((status = 200, description = "One page, in application id order.", body = IntegrationListDoc))
+)]
+pub async fn list_integrations(
+    State(service): State<AppState>,
+    Authenticated(caller): Authenticated,
+    QueryPairs(pairs): QueryPairs,
+) -> Result<Json<IntegrationList>, ApiError> {
+    Ok(Json(service.list_integrations(&caller, pairs).await?))
+}
+
+#[utoipa::path(
+    get,
+    path = "/v1/api-keys",
+    tag = "keys",
+    operation_id = "listApiKeys",
+    summary = "Every live key, never a key itself (admin)",
+    responses((status = 200, description = "The keys, newest first.", body = KeyListDoc))
+)]
+pub async fn list_keys(
+    State(service): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<KeyList>, ApiError> {
+    Ok(Json(service.list_keys(&caller).await?))
+}
+
+#[utoipa::path(
+    delete,
+    path = "/v1/api-keys/{id}",
+    tag = "keys",
+    operation_id = "revokeApiKey",
+    summary = "Revoke a key (admin)",
+    description = "The key stops working at once on the instance that revokes it; in AWS, on \
+        the other functions within their key cache's lifetime, at most 60 s. The key a request \
+        is signed with cannot revoke itself (409).",
+    params(("id" = String, Path, description = "The key's id (from `GET /v1/api-keys`).")),
+    responses((status = 204, description = "Revoked."))
+)]
+pub async fn revoke_key(
+    State(service): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    service.revoke_key(&caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
