@@ -145,6 +145,8 @@ struct NewKeyInput {
 #[schema(as = NewKey)]
 #[allow(dead_code)]
 struct NewKeyDoc {
+    /// The key's id, as `GET /v1/api-keys` lists it and `DELETE /v1/api-keys/{id}` takes it.
+    id: String,
     key: String,
     role: schema::Role,
     vendor_id: Option<String>,
@@ -216,7 +218,33 @@ const APPLICATION_ID: &str =
         answers the same again; with another body, 409.",
     params(("Idempotency-Key" = Option<String>, Header, description = "1 to 255 printable characters.")),
     request_body = EventSubmission,
-    responses((status = 202, description = "Stored and queued.", body = AcceptedDoc))
+    responses((
+        status = 202,
+        description = "Stored and queued.",
+        body = AcceptedDoc,
+        links(
+            ("event" = (
+                operation_id = "getEvent",
+                parameters(("id" = "$response.body#/id")),
+                description = "The accepted event."
+            )),
+            ("retry" = (
+                operation_id = "retryEvent",
+                parameters(("id" = "$response.body#/id")),
+                description = "One more delivery of it."
+            )),
+            ("vendorFetch" = (
+                operation_id = "vendorFetchEvent",
+                parameters(("token" = "$response.body#/token")),
+                description = "The vendor's signed read of it."
+            )),
+            ("vendorResult" = (
+                operation_id = "vendorPostResult",
+                parameters(("token" = "$response.body#/token")),
+                description = "The vendor's signed result for it."
+            ))
+        )
+    ))
 )]
 pub async fn ingest_event(
     State(service): State<AppState>,
@@ -301,7 +329,28 @@ pub async fn vendor_result(
         400 names the field at fault. The consumer secret is never echoed.",
     params(("applicationId" = String, Path, description = APPLICATION_ID)),
     request_body = IntegrationSettings,
-    responses((status = 200, description = "The integration as saved.", body = schema::Integration))
+    responses((
+        status = 200,
+        description = "The integration as saved.",
+        body = schema::Integration,
+        links(
+            ("integration" = (
+                operation_id = "getIntegration",
+                parameters(("applicationId" = "$response.body#/applicationId")),
+                description = "The integration."
+            )),
+            ("enable" = (
+                operation_id = "enableIntegration",
+                parameters(("applicationId" = "$response.body#/applicationId")),
+                description = "Re-enable it."
+            )),
+            ("recover" = (
+                operation_id = "recoverIntegration",
+                parameters(("applicationId" = "$response.body#/applicationId")),
+                description = "Redeliver its failures."
+            ))
+        )
+    ))
 )]
 pub async fn put_integration(
     State(service): State<AppState>,
@@ -342,7 +391,16 @@ pub async fn get_integration(
     operation_id = "createApiKey",
     summary = "Make an API key (admin)",
     request_body = NewKeyInput,
-    responses((status = 201, description = "The key, shown this once.", body = NewKeyDoc))
+    responses((
+        status = 201,
+        description = "The key, shown this once.",
+        body = NewKeyDoc,
+        links(("revoke" = (
+            operation_id = "revokeApiKey",
+            parameters(("id" = "$response.body#/id")),
+            description = "The new key's id revokes it."
+        )))
+    ))
 )]
 pub async fn create_key(
     State(service): State<AppState>,

@@ -82,7 +82,38 @@ struct ExternalError {
     description = "Stored with `source: \"api\"`, for an application with an integration. \
         `createdBy` and `updatedBy` are set by the service.",
     request_body = ExternalError,
-    responses((status = 201, description = "The record.", body = schema::ErrorRecord))
+    responses((
+        status = 201,
+        description = "The record.",
+        body = schema::ErrorRecord,
+        links(
+            ("record" = (
+                operation_id = "getIntegrationError",
+                parameters(("id" = "$response.body#/id")),
+                description = "The record."
+            )),
+            ("patch" = (
+                operation_id = "patchIntegrationError",
+                parameters(("id" = "$response.body#/id")),
+                description = "Change it."
+            )),
+            ("put" = (
+                operation_id = "putIntegrationError",
+                parameters(("id" = "$response.body#/id")),
+                description = "Change it, as Coupa does."
+            )),
+            ("resolve" = (
+                operation_id = "resolveIntegrationError",
+                parameters(("id" = "$response.body#/id")),
+                description = "Mark it actioned."
+            )),
+            ("unresolve" = (
+                operation_id = "unresolveIntegrationError",
+                parameters(("id" = "$response.body#/id")),
+                description = "Mark it not actioned."
+            ))
+        )
+    ))
 )]
 
 pub async fn create_error(

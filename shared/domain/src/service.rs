@@ -100,6 +100,8 @@ pub struct Accepted {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NewKey {
+    /// The key's id, as `GET /v1/api-keys` lists it and `DELETE` takes it.
+    pub id: String,
     pub key: String,
     pub role: Role,
     pub vendor_id: Option<VendorId>,
@@ -278,6 +280,7 @@ impl Service {
         self.store.insert_key(&record).await?;
         tracing::info!(key_id = %record.key_id, role = role.as_str(), by = %caller.key_id, "api key created");
         Ok(NewKey {
+            id: record.key_id,
             key,
             role,
             vendor_id,

@@ -127,6 +127,7 @@ pub fn finish(mut doc: OpenApi) -> OpenApi {
     for (path, item) in doc.paths.paths.iter_mut() {
         for (method, operation) in operations(item) {
             optional_body_is_absent_not_null(operation);
+            links_in_camel_case(operation);
             add_errors(path, method, operation);
         }
     }
@@ -151,6 +152,25 @@ fn optional_body_is_absent_not_null(operation: &mut Operation) {
             if let [only] = not_null.as_slice() {
                 content.schema = Some(only.clone());
                 body.required = Some(Required::False);
+            }
+        }
+    }
+}
+
+/// utoipa 5 writes a link's `operationId` as `operation_id`, which no
+/// OpenAPI reader follows; the name is moved where it is written as is.
+fn links_in_camel_case(operation: &mut Operation) {
+    for response in operation.responses.responses.values_mut() {
+        let RefOr::T(response) = response else {
+            continue;
+        };
+        for link in response.links.values_mut() {
+            let RefOr::T(link) = link else { continue };
+            if !link.operation_id.is_empty() {
+                let id = std::mem::take(&mut link.operation_id);
+                link.extensions
+                    .get_or_insert_with(Default::default)
+                    .insert("operationId".into(), id.into());
             }
         }
     }

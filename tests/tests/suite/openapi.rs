@@ -91,6 +91,28 @@ fn every_reference_in_the_openapi_document_resolves() {
         let pointer = r.strip_prefix('#').expect("a local reference");
         assert!(doc.pointer(pointer).is_some(), "{r} does not resolve");
     }
+    // Links name their target as OpenAPI spells it (utoipa 5 writes
+    // `operation_id`, which readers ignore), and the target exists.
+    let operation_ids: Vec<&Value> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().values())
+        .map(|operation| &operation["operationId"])
+        .collect();
+    let mut links = 0;
+    for item in doc["paths"].as_object().unwrap().values() {
+        for operation in item.as_object().unwrap().values() {
+            for response in operation["responses"].as_object().unwrap().values() {
+                for (name, link) in response["links"].as_object().into_iter().flatten() {
+                    links += 1;
+                    assert!(link.get("operation_id").is_none(), "{name}: {link}");
+                    assert!(operation_ids.contains(&&link["operationId"]), "{name}: {link}");
+                }
+            }
+        }
+    }
+    assert!(links >= 10, "{links} links");
 }
 
 #[tokio::test]
@@ -146,4 +168,49 @@ async fn an_alert_about_an_unknown_record_answers_404_as_the_document_says() {
         .await;
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["error"]["code"], "not_found", "{body}");
+}
+
+/// API.md: `POST /v1/api-keys` answers `{id, key, role, vendorId}`; the id
+/// was missing, so a new key could not be revoked without listing them all.
+#[tokio::test]
+async fn a_new_key_answers_its_id_and_that_id_revokes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start_with(dir.path(), |c| c.workers = 0).await;
+    let admin = app.running.admin_key.clone();
+    let (status, made) = app
+        .send(
+            Method::POST,
+            "/v1/api-keys",
+            Some(&admin),
+            Some(serde_json::json!({"role": "manager"})),
+        )
+        .await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["id"].as_str().expect("the new key's id");
+    let key = made["key"].as_str().unwrap();
+    let (status, list) = app
+        .send(Method::GET, "/v1/api-keys", Some(&admin), None)
+        .await;
+    assert_eq!(status, 200, "{list}");
+    assert!(
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k["id"] == id),
+        "{list}"
+    );
+    let (status, _) = app.send(Method::GET, "/v1/events", Some(key), None).await;
+    assert_eq!(status, 200);
+    let (status, body) = app
+        .send(
+            Method::DELETE,
+            &format!("/v1/api-keys/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, _) = app.send(Method::GET, "/v1/events", Some(key), None).await;
+    assert_eq!(status, 401);
 }
