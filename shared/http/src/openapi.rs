@@ -9,9 +9,11 @@
 
 use crate::schema::ErrorBody;
 use utoipa::openapi::header::HeaderBuilder;
-use utoipa::openapi::path::{Operation, PathItem};
+use utoipa::openapi::path::{Operation, ParameterIn, PathItem};
 use utoipa::openapi::response::ResponseBuilder;
-use utoipa::openapi::schema::{Components, ObjectBuilder, Ref, Schema, SchemaType, Type};
+use utoipa::openapi::schema::{
+    AnyOfBuilder, Components, ObjectBuilder, Ref, Schema, SchemaType, Type,
+};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::{Content, InfoBuilder, OpenApi, RefOr, Required};
 use utoipa::{PartialSchema, ToSchema};
@@ -128,6 +130,7 @@ pub fn finish(mut doc: OpenApi) -> OpenApi {
         for (method, operation) in operations(item) {
             optional_body_is_absent_not_null(operation);
             links_in_camel_case(operation);
+            empty_query_value_is_absent(operation);
             add_errors(path, method, operation);
         }
     }
@@ -173,6 +176,40 @@ fn links_in_camel_case(operation: &mut Operation) {
                     .insert("operationId".into(), id.into());
             }
         }
+    }
+}
+
+/// The service reads an empty query value (`?to=`) as the parameter left
+/// out; each query parameter's schema says so, unless it takes any text.
+fn empty_query_value_is_absent(operation: &mut Operation) {
+    for parameter in operation.parameters.iter_mut().flatten() {
+        if parameter.parameter_in != ParameterIn::Query {
+            continue;
+        }
+        let Some(schema) = parameter.schema.take() else {
+            continue;
+        };
+        let any_text = matches!(&schema, RefOr::T(Schema::Object(o))
+            if o.schema_type == SchemaType::Type(Type::String)
+                && o.min_length.is_none()
+                && o.pattern.is_none()
+                && o.format.is_none()
+                && o.enum_values.is_none());
+        parameter.schema = Some(if any_text {
+            schema
+        } else {
+            RefOr::T(Schema::AnyOf(
+                AnyOfBuilder::new()
+                    .item(schema)
+                    .item(
+                        ObjectBuilder::new()
+                            .schema_type(SchemaType::Type(Type::String))
+                            .max_length(Some(0))
+                            .description(Some("Empty: the parameter left out.")),
+                    )
+                    .build(),
+            ))
+        });
     }
 }
 

@@ -107,7 +107,10 @@ fn every_reference_in_the_openapi_document_resolves() {
                 for (name, link) in response["links"].as_object().into_iter().flatten() {
                     links += 1;
                     assert!(link.get("operation_id").is_none(), "{name}: {link}");
-                    assert!(operation_ids.contains(&&link["operationId"]), "{name}: {link}");
+                    assert!(
+                        operation_ids.contains(&&link["operationId"]),
+                        "{name}: {link}"
+                    );
                 }
             }
         }
