@@ -24,7 +24,8 @@ IEV_SCHEMATHESIS_EXAMPLES="${IEV_SCHEMATHESIS_EXAMPLES:-150}"
 # (ensure_resource_availability).
 IEV_SCHEMATHESIS_CHECKS="${IEV_SCHEMATHESIS_CHECKS:-not_a_server_error,status_code_conformance\
 ,content_type_conformance,response_schema_conformance,response_headers_conformance,error_shape\
-,negative_data_rejection,ignored_auth,unsupported_method,use_after_free,ensure_resource_availability}"
+,negative_data_rejection,ignored_auth,unsupported_method,use_after_free,ensure_resource_availability\
+,edge_probes}"
 
 run_schemathesis() {
     local bin="$IEV_ROOT/target/debug/iev-local" dir port key pid status=0 started
