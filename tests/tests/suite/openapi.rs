@@ -27,10 +27,7 @@ fn the_checked_in_openapi_document_is_the_one_the_code_generates() {
             .lines()
             .zip(generated.lines())
             .position(|(a, b)| a != b)
-            .map_or_else(
-                || checked_in.lines().count().min(generated.lines().count()),
-                |i| i,
-            );
+            .unwrap_or_else(|| checked_in.lines().count().min(generated.lines().count()));
         panic!(
             "docs/openapi.json differs from the document the code generates (first at line {}); \
              regenerate it with `IEV_WRITE_OPENAPI=1 cargo nextest run -p iev-tests openapi` \
