@@ -2,6 +2,9 @@
 //! domain delivers it. A retry is scheduled by hiding the message for the
 //! backoff delay and reporting it as a batch item failure, so SQS offers it
 //! again then; after `maxReceiveCount` receives it moves to the dead-letter queue.
+//! An event its integration's bound or circuit holds back (see
+//! `iev_domain::isolation`) is sent again as a new, delayed message instead,
+//! so that waiting for a vendor never counts as a receive.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use iev_aws::SqsQueue;
@@ -58,6 +61,16 @@ async fn process(service: &Service, queue: &SqsQueue, message: &SqsMessage) -> b
             }
             false
         }
+        Ok(DispatchOutcome::Deferred(delay)) => match queue.send_later(&parsed, delay).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(event_id = %parsed.event_id, error = %e, "could not send a held-back message again; it comes back as a receive");
+                if let Some(receipt) = &message.receipt_handle {
+                    let _ = queue.postpone(receipt, delay).await;
+                }
+                false
+            }
+        },
         Err(e) => {
             tracing::error!(event_id = %parsed.event_id, error = %e, "dispatch failed; the message will come back");
             false

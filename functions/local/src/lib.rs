@@ -1,6 +1,7 @@
 //! The local runner: the whole API, on the embedded store, in one process.
 
 pub mod demo;
+mod lanes;
 mod wire;
 
 use iev_domain::clock::{IdSource, RandomIds, SystemClock};
@@ -457,7 +458,9 @@ pub async fn start(config: RunnerConfig) -> Result<Running, RunnerError> {
     })
 }
 
-/// The local dispatch worker: up to `concurrency` deliveries at once; a retry
+/// The local dispatch worker: up to `concurrency` deliveries at once, taken
+/// from the applications' lanes in turn and at most the per-integration bound
+/// (`IEV_MAX_IN_FLIGHT`) of one application at once (see `lanes`); a retry
 /// waits out its backoff and goes back in the queue. Should the process stop
 /// meanwhile, the event is still PENDING in the store and is queued again at
 /// the next start. Once `stop` turns true it takes no more messages and ends
@@ -472,47 +475,91 @@ fn spawn_worker(
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let permits = Arc::new(tokio::sync::Semaphore::new(concurrency));
         if concurrency == 0 {
             let _held_open = receiver;
             let _ = stop.wait_for(|s| *s).await;
             return;
         }
+        let bound = service.config.dispatch.max_in_flight as usize;
+        let mut lanes = lanes::Lanes::default();
+        let (ended, mut ends) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let mut running = 0usize;
         loop {
-            let message = tokio::select! {
-                m = receiver.recv() => m,
-                _ = stop.wait_for(|s| *s) => None,
-            };
-            let Some(message) = message else { break };
-            let Ok(permit) = permits.clone().acquire_owned().await else {
-                return;
-            };
-            let running = DeliveryRunning::start(&in_flight);
-            let (service, queue) = (service.clone(), queue.clone());
-            tokio::spawn(async move {
-                let span = tracing::info_span!(
-                    "delivery",
-                    event_id = %message.event_id,
-                    application_id = tracing::field::Empty
-                );
-                let delay = match service.handle_message(&message).instrument(span).await {
-                    Ok(DispatchOutcome::Done) => return,
-                    Ok(DispatchOutcome::RetryAfter(delay)) => delay,
-                    Err(e) => {
-                        tracing::error!(event_id = %message.event_id, error = %e, "dispatch failed; retrying later");
-                        service.config.dispatch.base_delay
+            while let Some(message) = receiver.try_recv() {
+                lanes.push(message);
+            }
+            let mut wake = None;
+            while running < concurrency {
+                let isolation = &service.caches.isolation;
+                match lanes.next(bound, |lane| isolation.held(lane)) {
+                    Ok((lane, message)) => {
+                        running += 1;
+                        start_delivery(
+                            service.clone(),
+                            queue.clone(),
+                            message,
+                            DeliveryRunning::start(&in_flight),
+                            (ended.clone(), lane),
+                        );
                     }
-                };
-                drop((permit, running));
-                tokio::time::sleep(delay).await;
-                if let Err(e) = queue.enqueue(&message).await {
-                    tracing::warn!(event_id = %message.event_id, error = %e, "could not re-queue a retry");
+                    Err(free_in) => {
+                        wake = free_in;
+                        break;
+                    }
                 }
-            });
+            }
+            let sleep = tokio::time::sleep(wake.unwrap_or(std::time::Duration::from_secs(3600)));
+            tokio::select! {
+                m = receiver.recv() => match m {
+                    Some(message) => lanes.push(message),
+                    None => break,
+                },
+                Some(lane) = ends.recv() => {
+                    running -= 1;
+                    lanes.finished(&lane);
+                }
+                () = sleep => {}
+                _ = stop.wait_for(|s| *s) => break,
+            }
         }
         // Stopping: the deliveries already started end first.
-        let _ = permits.acquire_many(concurrency as u32).await;
+        while running > 0 && ends.recv().await.is_some() {
+            running -= 1;
+        }
     })
+}
+
+/// Runs one delivery; says on `ended` when its lane's slot is free again,
+/// before a retry waits out its backoff.
+fn start_delivery(
+    service: Arc<Service>,
+    queue: LocalQueue,
+    message: DispatchMessage,
+    running: DeliveryRunning,
+    (ended, lane): (tokio::sync::mpsc::UnboundedSender<String>, String),
+) {
+    tokio::spawn(async move {
+        let span = tracing::info_span!(
+            "delivery",
+            event_id = %message.event_id,
+            application_id = tracing::field::Empty
+        );
+        let outcome = service.handle_message(&message).instrument(span).await;
+        drop(running);
+        let _ = ended.send(lane);
+        let delay = match outcome {
+            Ok(DispatchOutcome::Done) => return,
+            Ok(DispatchOutcome::RetryAfter(delay) | DispatchOutcome::Deferred(delay)) => delay,
+            Err(e) => {
+                tracing::error!(event_id = %message.event_id, error = %e, "dispatch failed; retrying later");
+                service.config.dispatch.base_delay
+            }
+        };
+        tokio::time::sleep(delay).await;
+        if let Err(e) = queue.enqueue(&message).await {
+            tracing::warn!(event_id = %message.event_id, error = %e, "could not re-queue a retry");
+        }
+    });
 }
 
 /// Serves `app` on `listener` until `stop` turns true, then lets open requests

@@ -44,6 +44,29 @@ impl SqsQueue {
             .map_err(|e| crate::sdk_error("ChangeMessageVisibility", e))?;
         Ok(())
     }
+
+    /// Sends `message` again as a new message that SQS offers after `delay`
+    /// (at most its 15-minute delay): a message held back by an integration's
+    /// bound or circuit starts again at no receives, so that waiting never
+    /// brings it closer to the dead-letter queue.
+    pub async fn send_later(
+        &self,
+        message: &DispatchMessage,
+        delay: std::time::Duration,
+    ) -> Result<(), StoreError> {
+        let body =
+            serde_json::to_string(message).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let seconds = delay.as_secs_f64().ceil().clamp(1.0, 900.0) as i32;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            .delay_seconds(seconds)
+            .send()
+            .await
+            .map_err(|e| crate::sdk_error("SendMessage", e))?;
+        Ok(())
+    }
 }
 
 #[async_trait]

@@ -10,6 +10,7 @@
 use crate::error::{DomainError, StoreError};
 use crate::event::{Attempt, AttemptOutcome, Event, EventStatus, EventType};
 use crate::integration::Integration;
+use crate::isolation::{Admission, Permit, Reached};
 use crate::oauth;
 use crate::ports::{FailureCount, OutboundRequest, OutboundResult};
 use crate::record::{Alert, AlertKind, Category, ErrorCode, ErrorRecord, Source};
@@ -32,6 +33,15 @@ pub struct DispatchConfig {
     pub lease: Duration,
     /// Successive counted failures that disable an integration.
     pub disable_after: u32,
+    /// Calls one integration may have in flight at once, per instance.
+    pub max_in_flight: u32,
+    /// Calls in a row gone unanswered (timed out, unreachable) that open an
+    /// integration's circuit.
+    pub circuit_trip_after: u32,
+    /// How long an open circuit holds its integration's events back before a probe.
+    pub circuit_cool_down: Duration,
+    /// The longest cool-down, after probes that also went unanswered.
+    pub circuit_max_cool_down: Duration,
 }
 
 impl Default for DispatchConfig {
@@ -42,6 +52,10 @@ impl Default for DispatchConfig {
             max_delay: Duration::from_secs(15 * 60),
             lease: Duration::from_secs(60),
             disable_after: 10,
+            max_in_flight: 32,
+            circuit_trip_after: 5,
+            circuit_cool_down: Duration::from_secs(30),
+            circuit_max_cool_down: Duration::from_secs(600),
         }
     }
 }
@@ -53,6 +67,9 @@ pub enum DispatchOutcome {
     Done,
     /// Deliver again after this long.
     RetryAfter(Duration),
+    /// Not claimed: the integration's bound or circuit holds it back (see
+    /// `isolation`). Offer it again after this long; it counts as no receive.
+    Deferred(Duration),
 }
 
 /// How long a settle that the store refused as unavailable waits before it is
@@ -280,6 +297,25 @@ impl Service {
                     (until - now).to_std().unwrap_or_default(),
                 ));
             }
+            let integration = self.store.get_integration(&event.application_id).await?;
+            // Held back before it is claimed, so that nothing is recorded of it.
+            let permit = match integration.as_ref().filter(|i| i.enabled) {
+                Some(i) => {
+                    let counted = event
+                        .body
+                        .counts_toward_disabling()
+                        .then_some(i.successive_failures);
+                    match self.caches.isolation.admit(
+                        event.application_id.as_str(),
+                        &self.config.dispatch,
+                        counted,
+                    ) {
+                        Admission::Go(permit) => Some(permit),
+                        Admission::Defer(wait) => return Ok(DispatchOutcome::Deferred(wait)),
+                    }
+                }
+                None => None,
+            };
             let mut claimed = event.clone();
             claimed.lease_until = Some(
                 now + chrono::Duration::from_std(self.config.dispatch.lease)
@@ -305,8 +341,7 @@ impl Service {
                 Err(StoreError::Conflict(_)) => continue,
                 Err(e) => return Err(e.into()),
             }
-            let integration = self.store.get_integration(&claimed.application_id).await?;
-            return self.deliver(claimed, integration).await;
+            return self.deliver(claimed, integration, permit).await;
         }
         Ok(DispatchOutcome::RetryAfter(self.config.dispatch.base_delay))
     }
@@ -315,6 +350,7 @@ impl Service {
         &self,
         mut event: Event,
         integration: Option<Integration>,
+        permit: Option<Permit>,
     ) -> Result<DispatchOutcome, DomainError> {
         // The claim's in-flight entry becomes this call's attempt when it settles.
         if event
@@ -375,6 +411,15 @@ impl Service {
                         Ok(request) => self.outbound.send(request).await,
                         Err(why) => OutboundResult::Refused(why),
                     };
+                    if let Some(permit) = permit {
+                        let reached = match &result {
+                            OutboundResult::Timeout | OutboundResult::Unreachable(_) => {
+                                Reached::Unanswered
+                            }
+                            _ => Reached::Answered,
+                        };
+                        permit.finish(reached, &self.config.dispatch);
+                    }
                     let body = match &result {
                         OutboundResult::Response { body, .. } => excerpt(body),
                         _ => None,

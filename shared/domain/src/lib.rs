@@ -11,6 +11,7 @@ pub mod export;
 #[cfg(test)]
 mod fuzz;
 pub mod integration;
+pub mod isolation;
 pub mod oauth;
 pub mod ports;
 pub mod record;

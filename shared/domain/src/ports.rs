@@ -173,6 +173,11 @@ pub struct DispatchMessage {
     /// instead of waited out. Nothing else shares a runner's data directory.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub reclaim: bool,
+    /// The event's application, where the sender knows it: a worker schedules
+    /// applications fairly by it before it reads the event. Messages without
+    /// it (older ones) share one lane.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_id: Option<String>,
 }
 
 impl DispatchMessage {
@@ -181,6 +186,15 @@ impl DispatchMessage {
             event_id: event_id.into(),
             redeliver_after: None,
             reclaim: false,
+            application_id: None,
+        }
+    }
+
+    /// The message for delivering `event`.
+    pub fn for_event(event: &Event) -> Self {
+        DispatchMessage {
+            application_id: Some(event.application_id.as_str().to_owned()),
+            ..DispatchMessage::new(event.id.clone())
         }
     }
 }

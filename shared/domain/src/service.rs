@@ -59,13 +59,16 @@ pub struct Service {
     pub caches: Caches,
 }
 
-/// Lookups on ingestion's hot path, kept briefly in memory so that accepting
-/// an event costs one store write and no reads. Keys never change once made;
-/// an application's vendor may, and new events follow within `VENDOR_TTL`.
+/// What an instance keeps in memory. Lookups on ingestion's hot path, kept
+/// briefly so that accepting an event costs one store write and no reads (a
+/// revoked key is refused elsewhere within `CALLER_TTL`; an application's new
+/// vendor is followed within `VENDOR_TTL`); and each integration's calls in
+/// flight and circuit.
 #[derive(Clone)]
 pub struct Caches {
     callers: moka::sync::Cache<KeyHash, Caller>,
     vendors: moka::sync::Cache<ApplicationId, VendorId>,
+    pub isolation: Arc<crate::isolation::Isolation>,
 }
 
 /// How long a revoked key may still work on another instance (API.md says 60 s).
@@ -85,6 +88,7 @@ impl Default for Caches {
                 .max_capacity(100_000)
                 .time_to_live(VENDOR_TTL)
                 .build(),
+            isolation: Default::default(),
         }
     }
 }
@@ -469,7 +473,7 @@ impl Service {
                 };
             }
         }
-        let message = DispatchMessage::new(event.id.clone());
+        let message = DispatchMessage::for_event(&event);
         if let Err(queue_error) = self.queue.enqueue(&message).await {
             tracing::error!(event_id = %event.id, error = %queue_error, "queueing failed; removing the event");
             if let Err(e) = self.store.remove_event(&event, idempotency.as_ref()).await {
@@ -586,7 +590,7 @@ impl Service {
     /// Starts a new delivery round of `event` and queues it.
     pub(crate) async fn redeliver(&self, event: Event) -> Result<Event, DomainError> {
         let next = self.start_round(&event).await?;
-        let message = DispatchMessage::new(next.id.clone());
+        let message = DispatchMessage::for_event(&next);
         if let Err(e) = self.queue.enqueue(&message).await {
             // Put the event back as it was, so it can be retried again later.
             let restored = Event {
@@ -727,6 +731,7 @@ impl Service {
     async fn redeliver_failed(&self, mut query: ErrorQuery) -> Result<usize, DomainError> {
         query.resolved = ResolvedFilter::Unresolved;
         query.limit = 500;
+        let lane = query.application_id.as_ref().map(|a| a.as_str().to_owned());
         let mut rounds = std::collections::BTreeMap::new();
         loop {
             let page = self.store.query_errors(&query).await?;
@@ -745,9 +750,9 @@ impl Service {
             .into_iter()
             .take(MAX_RECOVERY)
             .map(|(event_id, round)| DispatchMessage {
-                event_id,
                 redeliver_after: Some(round),
-                reclaim: false,
+                application_id: lane.clone(),
+                ..DispatchMessage::new(event_id)
             })
             .collect();
         let queued = self.queue.enqueue_many(&messages).await?;

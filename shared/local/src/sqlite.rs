@@ -287,12 +287,13 @@ fn run_writer(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        if WAL_PAGES.get() > WAL_MAX_PAGES {
-            restart_wal(&conn);
-            if WAL_PAGES.get() > WAL_MAX_PAGES {
-                refuse(&conn, batch);
-                continue;
-            }
+        // A reader holding its snapshot only delays the restart (the WAL
+        // grows meanwhile, and writes go on); a restart that fails (a full
+        // disk: the checkpoint cannot grow the database file) would leave it
+        // growing without end.
+        if WAL_PAGES.get() > WAL_MAX_PAGES && restart_wal(&conn) == Restart::Failed {
+            refuse(&conn, batch);
+            continue;
         }
         let begin = |conn: &Connection| match conn.execute_batch("BEGIN IMMEDIATE") {
             Ok(()) => true,
@@ -391,10 +392,17 @@ fn refuse(conn: &Connection, batch: Vec<Job>) {
 /// the checkpointer thread is copying, or a reader is still in the WAL, it
 /// answers busy and the writer tries again `RESTART_RETRY` later, so that
 /// neither can stall the writes.
-fn restart_wal(conn: &Connection) {
+fn restart_wal(conn: &Connection) -> Restart {
     let restarted = conn
         .busy_timeout(std::time::Duration::ZERO)
         .and_then(|()| {
+            #[cfg(test)]
+            if tests::DISK_FULL.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+                    None,
+                ));
+            }
             conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |r| {
                 r.get::<_, bool>(0)
             })
@@ -404,10 +412,37 @@ fn restart_wal(conn: &Connection) {
         tracing::error!(error = %e, "embedded store could not set its writer's busy timeout");
     }
     match restarted {
-        Ok(true) => WAL_PAGES.set(0),
-        Ok(false) => tracing::trace!("embedded store's WAL restart waits for a reader"),
-        Err(e) => tracing::warn!(error = %e, "embedded store could not start its WAL over"),
+        Ok(true) => {
+            WAL_PAGES.set(0);
+            Restart::Done
+        }
+        Ok(false) => {
+            tracing::trace!("embedded store's WAL restart waits for a reader");
+            Restart::Busy
+        }
+        Err(e)
+            if matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            ) =>
+        {
+            tracing::trace!("embedded store's WAL restart waits for the checkpointer");
+            Restart::Busy
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "embedded store could not start its WAL over");
+            Restart::Failed
+        }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Restart {
+    Done,
+    /// A reader is still in the WAL; it will leave.
+    Busy,
+    /// The checkpoint failed: a full disk, or an I/O error.
+    Failed,
 }
 
 const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
@@ -1457,6 +1492,10 @@ fn event_query_sql(q: &EventQuery, application: Option<&str>) -> (String, Vec<Sq
 mod tests {
     use super::*;
 
+    /// Makes the writer's WAL restarts fail as on a full disk.
+    pub(super) static DISK_FULL: std::sync::atomic::AtomicBool =
+        std::sync::atomic::AtomicBool::new(false);
+
     #[tokio::test]
     async fn writes_are_refused_rather_than_grow_the_wal_past_its_bound_while_it_cannot_be_emptied()
     {
@@ -1475,8 +1514,10 @@ mod tests {
                 .map_err(sql_failure)
             })
         };
-        // A reader inside the WAL keeps it from being started over, as a full
-        // disk does (a checkpoint then cannot grow the database file).
+        // A reader inside the WAL keeps SQLite from starting it over by
+        // itself, and the writer's restarts fail as on a full disk (the
+        // checkpoint cannot grow the database file).
+        DISK_FULL.store(true, std::sync::atomic::Ordering::SeqCst);
         let pin = Connection::open(&path).unwrap();
         pin.execute_batch("BEGIN").unwrap();
         let _: i64 = pin
@@ -1499,6 +1540,7 @@ mod tests {
             "still refused while it is held"
         );
 
+        DISK_FULL.store(false, std::sync::atomic::Ordering::SeqCst);
         pin.execute_batch("COMMIT").unwrap();
         drop(pin);
         write(10_000)

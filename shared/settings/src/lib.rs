@@ -36,7 +36,8 @@ fn number<T: std::str::FromStr>(name: &'static str) -> Result<Option<T>, ConfigE
 
 /// Retry schedule settings: `IEV_MAX_ATTEMPTS`, `IEV_RETRY_BASE_MS`,
 /// `IEV_RETRY_MAX_MS` (at most 12 hours, the SQS visibility limit),
-/// `IEV_DISABLE_AFTER`.
+/// `IEV_DISABLE_AFTER`; per-integration isolation: `IEV_MAX_IN_FLIGHT`,
+/// `IEV_CIRCUIT_TRIP_AFTER`, `IEV_CIRCUIT_COOL_DOWN_MS`.
 pub fn dispatch_config_from_env() -> Result<DispatchConfig, ConfigError> {
     let mut c = DispatchConfig::default();
     if let Some(v) = number::<u32>("IEV_MAX_ATTEMPTS")? {
@@ -62,6 +63,16 @@ pub fn dispatch_config_from_env() -> Result<DispatchConfig, ConfigError> {
     }
     if let Some(v) = number::<u32>("IEV_DISABLE_AFTER")? {
         c.disable_after = v.max(1);
+    }
+    if let Some(v) = number::<u32>("IEV_MAX_IN_FLIGHT")? {
+        c.max_in_flight = v.max(1);
+    }
+    if let Some(v) = number::<u32>("IEV_CIRCUIT_TRIP_AFTER")? {
+        c.circuit_trip_after = v.max(1);
+    }
+    if let Some(v) = number::<u64>("IEV_CIRCUIT_COOL_DOWN_MS")? {
+        c.circuit_cool_down = Duration::from_millis(v.max(1));
+        c.circuit_max_cool_down = c.circuit_max_cool_down.max(c.circuit_cool_down);
     }
     Ok(c)
 }

@@ -131,14 +131,13 @@ async fn start_runner(data_dir: &std::path::Path, workers: usize) -> (Guard, Str
     (runner, base)
 }
 
-/// Configures app-1 to deliver to `notify` and returns a marketplace key.
-async fn prepare(base: &str, notify: &str) -> String {
-    let client = reqwest::Client::new();
-    let put = client
-        .put(format!("{base}/v1/integrations/app-1"))
+/// Configures `app` (its own vendor) to deliver to `notify`.
+async fn integrate(base: &str, app: &str, notify: &str) {
+    let put = reqwest::Client::new()
+        .put(format!("{base}/v1/integrations/{app}"))
         .bearer_auth(ADMIN)
         .json(&serde_json::json!({
-            "applicationName": "Bench", "vendorId": "v-1",
+            "applicationName": "Bench", "vendorId": format!("v-{app}"),
             "notificationUrls": {"SUBSCRIPTION_ORDER": notify},
             "oauth": {"consumerKey": "k", "consumerSecret": "s"}
         }))
@@ -146,6 +145,12 @@ async fn prepare(base: &str, notify: &str) -> String {
         .await
         .unwrap();
     assert_eq!(put.status().as_u16(), 200);
+}
+
+/// Configures app-1 to deliver to `notify` and returns a marketplace key.
+async fn prepare(base: &str, notify: &str) -> String {
+    let client = reqwest::Client::new();
+    integrate(base, "app-1", notify).await;
     let key: serde_json::Value = client
         .post(format!("{base}/v1/api-keys"))
         .bearer_auth(ADMIN)
@@ -259,24 +264,22 @@ async fn bench_delivery(rows: &mut Vec<Row>) {
     });
 }
 
-/// Ingests at a fixed rate with delivery on; latency is from acceptance to the
-/// settled record (the event's own createdAt and updatedAt).
-async fn bench_end_to_end(rows: &mut Vec<Row>) {
-    let dir = tempfile::tempdir().unwrap();
-    let (notify, calls) = vendor_stub().await;
-    let (_runner, base) = start_runner(dir.path(), 128).await;
-    let key = prepare(&base, &notify).await;
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(CONNECTIONS)
-        .build()
-        .unwrap();
-    let body = Arc::new(serde_json::to_vec(&order_json("app-1")).unwrap());
-    let total = (E2E_RATE * E2E_SECONDS) as usize;
-    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / E2E_RATE));
+/// Posts `app`'s events at a fixed `rate` for `seconds`; answers their ids.
+async fn send_at_rate(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    app: &str,
+    rate: u64,
+    seconds: u64,
+) -> Vec<String> {
+    let body = Arc::new(serde_json::to_vec(&order_json(app)).unwrap());
+    let total = (rate * seconds) as usize;
+    let mut tick = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
     let mut sends = Vec::with_capacity(total);
     for _ in 0..total {
         tick.tick().await;
-        let (client, body, key) = (client.clone(), body.clone(), key.clone());
+        let (client, body, key) = (client.clone(), body.clone(), key.to_owned());
         let url = format!("{base}/v1/events");
         sends.push(tokio::spawn(async move {
             let resp = client
@@ -295,9 +298,14 @@ async fn bench_end_to_end(rows: &mut Vec<Row>) {
     for s in sends {
         ids.push(s.await.unwrap());
     }
-    wait_for_calls(&calls, total, Duration::from_secs(60)).await;
+    ids
+}
+
+/// Each event's time from acceptance to its settled record (the store's own
+/// `createdAt` and `updatedAt`), once all are COMPLETE.
+async fn settled_latency(client: &reqwest::Client, base: &str, ids: &[String]) -> Histogram<u64> {
     let mut hist = Histogram::<u64>::new(3).unwrap();
-    for id in &ids {
+    for id in ids {
         let event = loop {
             let e: serde_json::Value = client
                 .get(format!("{base}/v1/events/{id}"))
@@ -320,13 +328,86 @@ async fn bench_end_to_end(rows: &mut Vec<Row>) {
             .unwrap();
         hist.record(micros.max(0) as u64).unwrap();
     }
+    hist
+}
+
+/// Ingests at a fixed rate with delivery on; latency is from acceptance to the
+/// settled record.
+async fn bench_end_to_end(rows: &mut Vec<Row>) {
+    let dir = tempfile::tempdir().unwrap();
+    let (notify, calls) = vendor_stub().await;
+    let (_runner, base) = start_runner(dir.path(), 128).await;
+    let key = prepare(&base, &notify).await;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONNECTIONS)
+        .build()
+        .unwrap();
+    let ids = send_at_rate(&client, &base, &key, "app-1", E2E_RATE, E2E_SECONDS).await;
+    wait_for_calls(&calls, ids.len(), Duration::from_secs(60)).await;
+    let hist = settled_latency(&client, &base, &ids).await;
     rows.push(Row {
         what: "end to end: accepted -> answered -> recorded".into(),
         rate: Some(E2E_RATE as f64),
         p50_ms: ms(&hist, 0.5),
         p99_ms: ms(&hist, 0.99),
-        note: format!("{total} events at a fixed {E2E_RATE}/s, ms clock"),
+        note: format!("{} events at a fixed {E2E_RATE}/s, ms clock", ids.len()),
     });
+}
+
+/// A vendor stub that never answers: each call hangs until the runner's
+/// vendor timeout gives up on it.
+async fn hanging_stub() -> String {
+    use axum::routing::get;
+    let app = axum::Router::new().route(
+        "/notify",
+        get(|| async {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            ""
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/notify?eventUrl={{eventUrl}}")
+}
+
+/// Vendor B's end-to-end latency while vendor A, beside it at the same rate,
+/// answers at once or hangs on every call.
+async fn bench_isolation(rows: &mut Vec<Row>) {
+    for a_hangs in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let notify_a = if a_hangs {
+            hanging_stub().await
+        } else {
+            vendor_stub().await.0
+        };
+        let (notify_b, calls_b) = vendor_stub().await;
+        let (_runner, base) = start_runner(dir.path(), 128).await;
+        let key = prepare(&base, &notify_b).await;
+        integrate(&base, "app-a", &notify_a).await;
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(CONNECTIONS)
+            .build()
+            .unwrap();
+        let (_, ids_b) = tokio::join!(
+            send_at_rate(&client, &base, &key, "app-a", E2E_RATE, E2E_SECONDS),
+            send_at_rate(&client, &base, &key, "app-1", E2E_RATE, E2E_SECONDS),
+        );
+        wait_for_calls(&calls_b, ids_b.len(), Duration::from_secs(60)).await;
+        let hist = settled_latency(&client, &base, &ids_b).await;
+        rows.push(Row {
+            what: format!(
+                "isolation: vendor B end to end, A {}",
+                if a_hangs { "hangs every call" } else { "healthy" }
+            ),
+            rate: Some(E2E_RATE as f64),
+            p50_ms: ms(&hist, 0.5),
+            p99_ms: ms(&hist, 0.99),
+            note: format!(
+                "{E2E_RATE}/s to each of A and B for {E2E_SECONDS} s, 128 workers, 10 s vendor timeout (goal: B's p99 under 100 ms)"
+            ),
+        });
+    }
 }
 
 /// The same load against the bare handler, in its own process: one run.
@@ -447,8 +528,120 @@ fn print(rows: &[Row]) {
     );
 }
 
+/// How long each window of the sustained mode's table is.
+const WINDOW_SECONDS: u64 = 20;
+
+/// Full load for `seconds` from `CONNECTIONS` connections against a runner
+/// ingesting without delivering: latency per second of the run, merged into
+/// windows, so that a stall (a checkpoint, a WAL restart, the allocator)
+/// shows where the short runs above never last long enough to meet one.
+async fn sustained(seconds: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let (runner, base) = start_runner(dir.path(), 0).await;
+    let key = prepare(&base, "http://127.0.0.1:9/?e={eventUrl}").await;
+    let url = format!("{base}/v1/events");
+    load(&url, &key, &order_json("app-1"), WARMUP).await;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(CONNECTIONS)
+        .build()
+        .unwrap();
+    let body = Arc::new(serde_json::to_vec(&order_json("app-1")).unwrap());
+    let started = Instant::now();
+    let cpu_before = cpu_time(runner.0.id());
+    let tasks: Vec<_> = (0..CONNECTIONS)
+        .map(|_| {
+            let (client, body, url, key) = (client.clone(), body.clone(), url.clone(), key.clone());
+            tokio::spawn(async move {
+                let mut per_second: Vec<Histogram<u64>> =
+                    (0..seconds).map(|_| Histogram::new(3).unwrap()).collect();
+                loop {
+                    let t = Instant::now();
+                    let second = t.duration_since(started).as_secs();
+                    if second >= seconds {
+                        break per_second;
+                    }
+                    let resp = client
+                        .post(&url)
+                        .bearer_auth(&key)
+                        .header("content-type", "application/json")
+                        .body(body.as_ref().clone())
+                        .send()
+                        .await
+                        .expect("request sent");
+                    assert_eq!(resp.status().as_u16(), 202, "every request is accepted");
+                    resp.bytes().await.expect("response read");
+                    per_second[second as usize]
+                        .record(t.elapsed().as_micros() as u64)
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    let mut per_second: Vec<Histogram<u64>> =
+        (0..seconds).map(|_| Histogram::new(3).unwrap()).collect();
+    for t in tasks {
+        for (merged, h) in per_second.iter_mut().zip(t.await.unwrap()) {
+            merged.add(h).unwrap();
+        }
+    }
+    let cpu = cpu_time(runner.0.id()) - cpu_before;
+    let wal = std::fs::metadata(dir.path().join("iev.sqlite3-wal")).map_or(0, |m| m.len());
+    let db = std::fs::metadata(dir.path().join("iev.sqlite3")).map_or(0, |m| m.len());
+    let mut all = Histogram::<u64>::new(3).unwrap();
+    let mut rows = Vec::new();
+    let mut worst_window: f64 = 0.0;
+    for (i, window) in per_second.chunks(WINDOW_SECONDS as usize).enumerate() {
+        let mut h = Histogram::<u64>::new(3).unwrap();
+        for second in window {
+            h.add(second).unwrap();
+        }
+        all.add(&h).unwrap();
+        let worst_second = window.iter().map(|s| ms(s, 0.99)).fold(0.0_f64, f64::max);
+        worst_window = worst_window.max(ms(&h, 0.99));
+        let from = i as u64 * WINDOW_SECONDS;
+        rows.push(Row {
+            what: format!("seconds {from}-{}", from + window.len() as u64),
+            rate: Some(h.len() as f64 / window.len() as f64),
+            p50_ms: ms(&h, 0.5),
+            p99_ms: ms(&h, 0.99),
+            note: format!(
+                "p99.9 {:.2} ms, max {:.2} ms, worst second's p99 {:.2} ms",
+                ms(&h, 0.999),
+                h.max() as f64 / 1000.0,
+                worst_second
+            ),
+        });
+    }
+    rows.push(Row {
+        what: format!("the whole {seconds} s"),
+        rate: Some(all.len() as f64 / seconds as f64),
+        p50_ms: ms(&all, 0.5),
+        p99_ms: ms(&all, 0.99),
+        note: format!(
+            "{} events, server CPU {:.1} µs each; WAL {:.1} MB, database {:.1} MB at the end",
+            all.len(),
+            cpu.as_secs_f64() * 1e6 / all.len().max(1) as f64,
+            wal as f64 / 1e6,
+            db as f64 / 1e6
+        ),
+    });
+    print(&rows);
+    println!(
+        "\nsustained ingest: p99 {:.2} ms over {seconds} s (goal: under 10 ms), worst {WINDOW_SECONDS}-second window's p99 {:.2} ms (goal: at most 20 ms)",
+        ms(&all, 0.99),
+        worst_window
+    );
+}
+
 #[tokio::main]
 async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("sustained") {
+        let seconds = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(60);
+        eprintln!("loading the local runner at full rate for {seconds} s...");
+        sustained(seconds).await;
+        return;
+    }
     let mut rows = Vec::new();
     eprintln!("loading the local runner and the bare handler in turns...");
     bench_ingest(&mut rows).await;
@@ -458,6 +651,8 @@ async fn main() {
     bench_delivery(&mut rows).await;
     eprintln!("ingesting at a fixed rate with delivery on...");
     bench_end_to_end(&mut rows).await;
+    eprintln!("two vendors at a fixed rate each, one healthy, then one hanging...");
+    bench_isolation(&mut rows).await;
     print(&rows);
     if let [local, ceiling, ..] = rows.as_slice() {
         if let (Some(l), Some(c)) = (local.rate, ceiling.rate) {

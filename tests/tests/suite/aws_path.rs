@@ -35,6 +35,15 @@ async fn service_over(
     queue: SqsQueue,
     integration: iev_domain::integration::Integration,
 ) -> (Arc<Service>, iev_aws::DynamoStore) {
+    service_configured(store, queue, integration, |_| {}).await
+}
+
+async fn service_configured(
+    store: iev_aws::DynamoStore,
+    queue: SqsQueue,
+    integration: iev_domain::integration::Integration,
+    configure: impl FnOnce(&mut ServiceConfig),
+) -> (Arc<Service>, iev_aws::DynamoStore) {
     store.save_integration(&integration, None).await.unwrap();
     let outbound = iev_outbound::HttpOutbound::new(iev_outbound::OutboundConfig {
         policy: iev_outbound::AddressPolicy::WITH_LOOPBACK,
@@ -45,6 +54,7 @@ async fn service_over(
     let mut config = ServiceConfig::new("https://iev.example".parse().unwrap());
     config.dispatch.base_delay = std::time::Duration::from_millis(10);
     config.dispatch.max_attempts = 3;
+    configure(&mut config);
     let service = Arc::new(Service {
         store: Arc::new(store.clone()),
         queue: Arc::new(queue),
@@ -113,7 +123,11 @@ async fn the_ingest_handler_stores_the_event_in_dynamodb_and_queues_it_in_sqs() 
         .unwrap()
         .expect("the event is stored");
     assert_eq!(stored.token, body["token"].as_str().unwrap());
-    assert_eq!(receive(&queue).await, vec![DispatchMessage::new(id)]);
+    let queued = DispatchMessage {
+        application_id: Some("app-1".into()),
+        ..DispatchMessage::new(id)
+    };
+    assert_eq!(receive(&queue).await, vec![queued]);
 }
 
 #[tokio::test]
@@ -489,4 +503,95 @@ async fn a_record_that_cannot_be_read_back_is_left_out_of_report_pages_on_dynamo
         .unwrap();
     let ids: Vec<&str> = page.items.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["r-3", "r-1"]);
+}
+
+#[tokio::test]
+async fn an_event_held_back_by_an_open_circuit_is_sent_again_later_as_a_new_message_with_no_attempt(
+) {
+    let queue = sqs_queue().await;
+    // Nothing listens on the discard port: every call finds the vendor unreachable.
+    let mut unreachable = integration("app-1", "v-1");
+    unreachable.notification_urls.insert(
+        EventType::SubscriptionOrder,
+        NotificationUrl::parse("http://127.0.0.1:9/notify?eventUrl={eventUrl}").unwrap(),
+    );
+    let (service, store) =
+        service_configured(dynamo_store().await, queue.clone(), unreachable, |c| {
+            c.dispatch.circuit_trip_after = 1;
+            c.dispatch.circuit_cool_down = std::time::Duration::from_secs(1);
+        })
+        .await;
+    let (first, message) = ingest_and_receive(&service, &queue).await;
+    let response = iev_dispatch::handle(&service, &queue, sqs_event(&[&message]))
+        .await
+        .unwrap();
+    assert_eq!(
+        failed_ids(&response).len(),
+        1,
+        "a transient failure comes back"
+    );
+    assert_eq!(
+        store
+            .get_event(&first)
+            .await
+            .unwrap()
+            .unwrap()
+            .attempts
+            .len(),
+        1
+    );
+
+    // The circuit is open: the next event is not claimed, and its message is
+    // acknowledged and sent again, delayed, as a new one.
+    let (second, message) = ingest_and_receive(&service, &queue).await;
+    let response = iev_dispatch::handle(&service, &queue, sqs_event(&[&message]))
+        .await
+        .unwrap();
+    assert!(
+        failed_ids(&response).is_empty(),
+        "not a receive that counts"
+    );
+    let held = store.get_event(&second).await.unwrap().unwrap();
+    assert_eq!(held.status, EventStatus::Pending);
+    assert!(
+        held.attempts.is_empty(),
+        "no attempt: the vendor did nothing"
+    );
+    assert_eq!(held.lease_until, None, "not claimed");
+    let mut resent = None;
+    for _ in 0..10 {
+        let out = queue
+            .client()
+            .receive_message()
+            .queue_url(queue.queue_url())
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(
+                aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
+            )
+            .send()
+            .await
+            .unwrap();
+        resent = out
+            .messages()
+            .iter()
+            .find(|m| m.body().is_some_and(|b| b.contains(&second)))
+            .cloned();
+        if resent.is_some() {
+            break;
+        }
+    }
+    let resent = resent.expect("the held-back event comes back as a new message");
+    assert_ne!(resent.message_id(), message.message_id());
+    let receives = resent
+        .attributes()
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+        })
+        .cloned();
+    assert_eq!(
+        receives.as_deref(),
+        Some("1"),
+        "it starts again at one receive"
+    );
 }

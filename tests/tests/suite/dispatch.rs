@@ -597,9 +597,8 @@ async fn a_recovery_message_delivered_twice_starts_one_new_round() {
     let id = s.post(cancel_json()).await;
     assert_eq!(s.app.wait_settled(&id).await["status"], "FAILED");
     let message = iev_domain::ports::DispatchMessage {
-        event_id: id.clone(),
         redeliver_after: Some(1),
-        reclaim: false,
+        ..iev_domain::ports::DispatchMessage::new(id.clone())
     };
     let service = &s.app.running.service;
     for _ in 0..2 {
@@ -861,4 +860,114 @@ async fn a_vendors_answer_the_store_cannot_settle_yet_is_kept_and_settled_later_
     );
     let event = sqlite.get_event("e-1").await.unwrap().unwrap();
     assert_eq!(event.status.as_str(), "COMPLETE");
+}
+
+#[tokio::test]
+async fn a_vendor_failing_every_call_under_load_gets_exactly_ten_calls_before_it_is_disabled() {
+    // Slow failures, so that many deliveries would be under way at once.
+    let s = setup(
+        |c| c.workers = 128,
+        |_, _| {
+            let mut reply = Reply::error("MAX_USERS_REACHED", "full");
+            reply.delay = Duration::from_millis(150);
+            reply
+        },
+    )
+    .await;
+    let mut ids = Vec::new();
+    for _ in 0..60 {
+        ids.push(s.post(order_json("app-1")).await);
+    }
+    for id in &ids {
+        let event = s.app.wait_settled(id).await;
+        assert_eq!(event["status"], "FAILED", "{event}");
+    }
+    eventually(|| async { s.integration().await["enabled"] == false }).await;
+    assert_eq!(
+        s.vendor.calls().len(),
+        10,
+        "ten successive failures, and no call beyond them"
+    );
+    assert_eq!(s.integration().await["successiveFailures"], 10);
+}
+
+#[tokio::test]
+async fn a_vendor_that_hangs_holds_only_its_own_bound_of_workers_and_then_its_circuit_opens() {
+    let hanging = Vendor::start("k", "s", |_, _| {
+        let mut hang = Reply::success();
+        hang.delay = Duration::from_secs(30);
+        hang
+    })
+    .await;
+    let quick = Vendor::start("k", "s", |_, _| Reply::success()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = TestApp::start_with(dir.path(), |c| {
+        c.workers = 6;
+        c.dispatch.max_in_flight = 2;
+        c.dispatch.circuit_trip_after = 2;
+        c.dispatch.circuit_cool_down = Duration::from_secs(60);
+        c.outbound.timeout = Duration::from_secs(2);
+    })
+    .await;
+    app.integrate("app-slow", "v-1", &hanging.notification_url())
+        .await;
+    app.integrate("app-quick", "v-2", &quick.notification_url())
+        .await;
+    let admin = app.running.admin_key.clone();
+    let post = |application: &'static str| {
+        let (app, admin) = (&app, admin.clone());
+        async move {
+            let (status, accepted) = app
+                .send(
+                    Method::POST,
+                    "/v1/events",
+                    Some(&admin),
+                    Some(order_json(application)),
+                )
+                .await;
+            assert_eq!(status, 202, "{accepted}");
+            accepted["id"].as_str().unwrap().to_owned()
+        }
+    };
+    // A backlog for the hanging vendor, queued first, more than all workers.
+    let mut slow = Vec::new();
+    for _ in 0..20 {
+        slow.push(post("app-slow").await);
+    }
+    let started = std::time::Instant::now();
+    let mut fast = Vec::new();
+    for _ in 0..10 {
+        fast.push(post("app-quick").await);
+    }
+    for id in &fast {
+        assert_eq!(app.wait_settled(id).await["status"], "COMPLETE");
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "the quick vendor's events never wait for the hanging one's: {:?}",
+        started.elapsed()
+    );
+    // Two calls at a time timed out twice in a row: the circuit is open, and
+    // the rest wait without being sent or counted.
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let calls = hanging.calls().len();
+    assert!(
+        (2..=4).contains(&calls),
+        "at most its bound in flight, and no calls once the circuit opened: {calls}"
+    );
+    let (_, waiting) = app
+        .send(
+            Method::GET,
+            &format!("/v1/events/{}", slow[19]),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(waiting["status"], "PENDING", "{waiting}");
+    assert_eq!(waiting["attempts"], json!([]), "{waiting}");
+    let (_, integration) = app
+        .send(Method::GET, "/v1/integrations/app-slow", Some(&admin), None)
+        .await;
+    assert_eq!(integration["successiveFailures"], 0, "{integration}");
+    app.stop().await;
 }
