@@ -708,7 +708,7 @@ pub fn openapi_text() -> String {
     path = "/openapi.json",
     tag = "document",
     operation_id = "openapi",
-    summary = "This document (no credential needed)",
+    summary = "This document (no credential needed; the local runner only)",
     security(()),
     responses((status = 200, description = "The OpenAPI 3.1 document.", body = Object, content_type = "application/json"))
 )]
