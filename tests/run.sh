@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The test command: installs and starts DynamoDB Local and an SQS/S3 server on
 # loopback, lints template.yaml (cfn-lint and sam validate --lint), deploys it
-# to ministack, then runs every test of the workspace, the black-box flow
-# against that deployment included.
+# to ministack, runs schemathesis against a local runner's /openapi.json,
+# then runs every test of the workspace, the black-box flow against that
+# deployment included.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tests/scripts/services.sh
+source tests/scripts/schemathesis.sh
 if ! cargo nextest --version >/dev/null 2>&1; then
     cargo install cargo-nextest --locked
 fi
@@ -18,4 +20,5 @@ start_services
 # The functions' bootstraps, for the deployment (debug builds keep the test command short).
 cargo build --workspace --bins
 deploy_to_ministack
+run_schemathesis
 cargo nextest run --workspace --no-fail-fast "$@"

@@ -17,6 +17,8 @@ SAM_CLI_VERSION="1.167.0"
 AWSCLI_VERSION="1.46.3"
 CARGO_LAMBDA_VERSION="1.9.2"
 ZIGLANG_VERSION="0.17.1"
+# The API fuzzer the test command runs against a local runner (tests/scripts/schemathesis.sh).
+SCHEMATHESIS_VERSION="4.32.5"
 
 log() { printf '[services] %s\n' "$*" >&2; }
 
@@ -37,6 +39,13 @@ install_tools() {
         python3 -m venv "$TOOLS/venv"
         "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check \
             "moto[server,sqs,s3,dynamodb]==$MOTO_VERSION" flask flask-cors "cfn-lint==$CFN_LINT_VERSION"
+    fi
+    # A virtualenv of its own: its pins need not agree with moto's.
+    if ! "$TOOLS/schemathesis/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; then
+        log "installing schemathesis $SCHEMATHESIS_VERSION"
+        python3 -m venv "$TOOLS/schemathesis"
+        "$TOOLS/schemathesis/bin/pip" install --quiet --disable-pip-version-check \
+            "schemathesis==$SCHEMATHESIS_VERSION"
     fi
 }
 

@@ -4,16 +4,60 @@
 use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::post;
 use axum::{Json, Router};
 use iev_domain::export::Exported;
 use iev_domain::service::Service;
-use iev_http::{ApiError, AppState, Authenticated, BoundedBody};
+use iev_http::{schema, ApiError, AppState, Authenticated, BoundedBody};
 use lambda_runtime::LambdaEvent;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// This function's routes, each with its part of the OpenAPI document.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(request_export))
+}
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/exports", post(request_export))
+    api().into()
 }
+
+/// What to export; an empty body exports everything unresolved.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"from": "2026-11-01", "to": "2026-11-02", "resolved": "all"}))]
+#[allow(dead_code)]
+struct ExportInput {
+    /// Created at or after.
+    from: Option<schema::TimeInput>,
+    /// Created before (exclusive); later than `from`.
+    to: Option<schema::TimeInput>,
+    /// `false` (default), `true` or `all`.
+    resolved: Option<String>,
+}
+
+/// Where the CSV was written, and how many rows it holds.
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Exported)]
+#[allow(dead_code)]
+struct ExportedDoc {
+    /// An S3 URI in AWS; a path under `<data dir>/exports/` locally.
+    location: String,
+    rows: u64,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/exports",
+    tag = "exports",
+    operation_id = "requestExport",
+    summary = "Export the report as CSV (admin, manager)",
+    description = "The report's default fields, for a window and resolved state, written to S3 \
+        in AWS and to `<data dir>/exports/` locally. A daily export runs on its own.",
+    request_body(content = Option<ExportInput>, description = "Optional."),
+    responses((status = 201, description = "Written.", body = ExportedDoc))
+)]
 
 pub async fn request_export(
     State(service): State<AppState>,

@@ -672,13 +672,53 @@ fn spawn_daily_export(service: Arc<Service>) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// Every function's routes, each with its part of the OpenAPI document, and
+/// the document itself at `GET /openapi.json`.
+pub fn api() -> utoipa_axum::router::OpenApiRouter<iev_http::AppState> {
+    iev_ingest::api()
+        .merge(iev_report::api())
+        .merge(iev_resolve::api())
+        .merge(iev_record_error::api())
+        .merge(iev_export::api())
+        .routes(utoipa_axum::routes!(openapi_json))
+}
+
 /// Every function's routes, as one router.
 pub fn router() -> axum::Router<iev_http::AppState> {
-    iev_http::with_fallbacks(
-        iev_ingest::router()
-            .merge(iev_report::router())
-            .merge(iev_resolve::router())
-            .merge(iev_record_error::router())
-            .merge(iev_export::router()),
+    iev_http::with_fallbacks(api().into())
+}
+
+/// The API's OpenAPI 3.1 document, generated from the routes the runner serves
+/// (`docs/openapi.json` is a copy; a test keeps it current).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    iev_http::openapi::finish(api().into_openapi())
+}
+
+/// The document as `GET /openapi.json` serves it and `docs/openapi.json` holds it.
+pub fn openapi_text() -> String {
+    let mut text = openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serializes");
+    text.push('\n');
+    text
+}
+
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "document",
+    operation_id = "openapi",
+    summary = "This document (no credential needed; the local runner only)",
+    security(()),
+    responses((status = 200, description = "The OpenAPI 3.1 document.", body = Object, content_type = "application/json"))
+)]
+async fn openapi_json() -> impl axum::response::IntoResponse {
+    static TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        TEXT.get_or_init(openapi_text).as_str(),
     )
 }

@@ -104,6 +104,8 @@ pub struct Accepted {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NewKey {
+    /// The key's id, as `GET /v1/api-keys` lists it and `DELETE` takes it.
+    pub id: String,
     pub key: String,
     pub role: Role,
     pub vendor_id: Option<VendorId>,
@@ -282,6 +284,7 @@ impl Service {
         self.store.insert_key(&record).await?;
         tracing::info!(key_id = %record.key_id, role = role.as_str(), by = %caller.key_id, "api key created");
         Ok(NewKey {
+            id: record.key_id,
             key,
             role,
             vendor_id,
@@ -808,7 +811,7 @@ pub struct EventView {
 }
 
 impl EventView {
-    /// The event as `caller` may read it (../shared/API.md): the token for an
+    /// The event as `caller` may read it (docs/API.md): the token for an
     /// admin only; the marketplace, which produced it, sees each attempt's
     /// outcome but not what the vendor's product answered.
     pub fn shown_to(mut e: Event, caller: &Caller) -> Self {

@@ -13,6 +13,9 @@ use iev_domain::{DomainError, StoreError};
 use serde_json::json;
 use std::sync::Arc;
 
+pub mod openapi;
+pub mod schema;
+
 /// What every handler shares.
 pub type AppState = Arc<Service>;
 

@@ -12,4 +12,5 @@ mod export;
 mod first_session;
 mod hardening;
 mod lambda_config;
+mod openapi;
 mod report;
