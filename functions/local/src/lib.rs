@@ -623,13 +623,14 @@ fn spawn_daily_export(service: Arc<Service>) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// Every function's routes, as one router.
+/// Every function's routes, and the console at `/`, as one router.
 pub fn router() -> axum::Router<iev_http::AppState> {
     iev_http::with_fallbacks(
         iev_ingest::router()
             .merge(iev_report::router())
             .merge(iev_resolve::router())
             .merge(iev_record_error::router())
-            .merge(iev_export::router()),
+            .merge(iev_export::router())
+            .merge(iev_console::router()),
     )
 }
