@@ -2,7 +2,9 @@
 # The test command: installs and starts DynamoDB Local and an SQS/S3 server on
 # loopback, lints template.yaml (cfn-lint and sam validate --lint), deploys it
 # to ministack, then runs every test of the workspace, the black-box flow
-# against that deployment included.
+# against that deployment included; last, the console's tests in a real
+# browser (tests/console/run.sh: Playwright driving Debian's chromium against
+# a local runner it starts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tests/scripts/services.sh
@@ -19,3 +21,4 @@ start_services
 cargo build --workspace --bins
 deploy_to_ministack
 cargo nextest run --workspace --no-fail-fast "$@"
+tests/console/run.sh
