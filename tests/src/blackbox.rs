@@ -307,6 +307,91 @@ pub struct Outcome {
 
 /// The flow: keys, an integration, three events (delivered, failed with a vendor
 /// code, failed in transport), the report for each role, resolving, CSV, export.
+fn listed_ids(page: &Value) -> Vec<&str> {
+    page["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i["applicationId"].as_str().or(i["id"].as_str()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The listings (read from indexes, eventually consistent in AWS) and a key's
+/// revocation, through the deployed functions' own permissions.
+async fn list_and_revoke(target: &Target, app: &str, vendor_key: &str, other_vendor: &str) {
+    let name = target.name;
+    let path = "/v1/integrations?vendorId=v-bb&limit=1000";
+    let mut listed = Value::Null;
+    for _ in 0..50 {
+        let (status, page) = target.json(Method::GET, path, Some(vendor_key), None).await;
+        assert_eq!(status, 200, "{name}: {page}");
+        listed = page;
+        if listed_ids(&listed).contains(&app) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(listed_ids(&listed).contains(&app), "{name}: {listed}");
+    let (status, page) = target
+        .json(
+            Method::GET,
+            "/v1/integrations?limit=1000",
+            Some(other_vendor),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{name}: {page}");
+    assert!(!listed_ids(&page).contains(&app), "{name}: {page}");
+
+    let doomed = target.new_key("manager", None).await;
+    let (status, _) = target
+        .json(Method::GET, "/v1/integrations", Some(&doomed), None)
+        .await;
+    assert_eq!(status, 200, "{name}: the new key works");
+    let doomed_id = iev_domain::auth::key_id_of(&iev_domain::auth::KeyHash::of(&doomed));
+    let mut keys = Value::Null;
+    for _ in 0..50 {
+        let (status, page) = target
+            .json(Method::GET, "/v1/api-keys", Some(&target.admin_key), None)
+            .await;
+        assert_eq!(status, 200, "{name}: {page}");
+        assert!(
+            !page.to_string().contains(&doomed),
+            "{name}: a key is never listed"
+        );
+        keys = page;
+        let used = keys["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|k| k["id"] == doomed_id.as_str() && k["lastUsedAt"].is_string());
+        if used {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        keys["items"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|k| k["id"] == doomed_id.as_str() && k["lastUsedAt"].is_string()),
+        "{name}: the used key is listed with its use: {keys}"
+    );
+    let (status, body) = target
+        .send(
+            Method::DELETE,
+            &format!("/v1/api-keys/{doomed_id}"),
+            Some(&target.admin_key),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204, "{name}: {body}");
+}
+
 pub async fn run_flow(target: &Target) -> Outcome {
     let name = target.name;
     let (status, err) = target
@@ -344,6 +429,8 @@ pub async fn run_flow(target: &Target) -> Outcome {
             .is_none_or(|o| o.get("consumerSecret").is_none()),
         "{name}: the secret is never echoed: {integration}"
     );
+
+    list_and_revoke(target, &app, &vendor_key, &other_vendor).await;
 
     let mut ids = Vec::new();
     for company in ["Delivered Co", "Missing Co", "Flaky Co"] {

@@ -37,6 +37,23 @@ impl KeyStore for FlakySettles {
     async fn get_key(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
         self.inner.get_key(hash).await
     }
+    async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        self.inner.list_keys().await
+    }
+    async fn revoke_key(
+        &self,
+        key_id: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+        self.inner.revoke_key(key_id, at).await
+    }
+    async fn touch_key(
+        &self,
+        hash: &KeyHash,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        self.inner.touch_key(hash, at).await
+    }
 }
 
 #[async_trait]
@@ -58,6 +75,12 @@ impl IntegrationStore for FlakySettles {
         at: chrono::DateTime<chrono::Utc>,
     ) -> Result<bool, StoreError> {
         self.inner.set_integration_enabled(id, enabled, at).await
+    }
+    async fn list_integrations(
+        &self,
+        query: &IntegrationQuery,
+    ) -> Result<IntegrationPage, StoreError> {
+        self.inner.list_integrations(query).await
     }
 }
 

@@ -3,12 +3,13 @@
 
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use iev_domain::event::EventBody;
 use iev_domain::integration::IntegrationView;
-use iev_domain::service::{Accepted, NewKey};
-use iev_http::{ApiError, AppState, Authenticated, BoundedBody};
+use iev_domain::report::IntegrationList;
+use iev_domain::service::{Accepted, KeyList, NewKey};
+use iev_http::{ApiError, AppState, Authenticated, BoundedBody, QueryPairs};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -18,11 +19,13 @@ pub fn router() -> Router<AppState> {
             "/api/integration/v1/events/{token}/result",
             post(vendor_result),
         )
+        .route("/v1/integrations", get(list_integrations))
         .route(
             "/v1/integrations/{application_id}",
             put(put_integration).get(get_integration),
         )
-        .route("/v1/api-keys", post(create_key))
+        .route("/v1/api-keys", post(create_key).get(list_keys))
+        .route("/v1/api-keys/{id}", delete(revoke_key))
 }
 
 pub async fn ingest_event(
@@ -105,4 +108,28 @@ pub async fn create_key(
         StatusCode::CREATED,
         Json(service.create_key(&caller, &body).await?),
     ))
+}
+
+pub async fn list_integrations(
+    State(service): State<AppState>,
+    Authenticated(caller): Authenticated,
+    QueryPairs(pairs): QueryPairs,
+) -> Result<Json<IntegrationList>, ApiError> {
+    Ok(Json(service.list_integrations(&caller, pairs).await?))
+}
+
+pub async fn list_keys(
+    State(service): State<AppState>,
+    Authenticated(caller): Authenticated,
+) -> Result<Json<KeyList>, ApiError> {
+    Ok(Json(service.list_keys(&caller).await?))
+}
+
+pub async fn revoke_key(
+    State(service): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    service.revoke_key(&caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -1,6 +1,7 @@
 //! The local runner: the whole API, on the embedded store, in one process.
 
 pub mod demo;
+mod wire;
 
 use iev_domain::clock::{IdSource, RandomIds, SystemClock};
 use iev_domain::dispatch::{DispatchConfig, DispatchOutcome};
@@ -532,8 +533,8 @@ async fn serve(
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read)
-        // Past 64 KiB hyper itself answers 431 (without a body); past 16 KiB
-        // the API's own check answers 431 in its error shape first.
+        // Past 64 KiB hyper itself answers 431 (`wire` puts it in the error
+        // shape); past 16 KiB the API's own check answers 431 first.
         .max_buf_size(64 * 1024);
     let app = app.layer(axum::Extension(iev_http::BodyReadTimeout(limits.body_read)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
@@ -560,7 +561,8 @@ async fn serve(
         };
         let service = hyper_util::service::TowerToHyperService::new(app.clone());
         // No upgrades: no route of this API takes one.
-        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        let connection =
+            builder.serve_connection(TokioIo::new(wire::ShapedErrors::new(stream)), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             let _ = connection.await;

@@ -35,12 +35,39 @@ pub struct Assembly {
     service: Service,
 }
 
+/// Lambda sends SIGTERM before it stops an execution environment when an
+/// extension is registered (an operator's layer, such as a telemetry agent, is
+/// enough), and only between invocations. Every write of an invocation has
+/// committed before it answers, and log lines are written as they happen, so
+/// nothing is left to finish: the function says why it stops and exits 0
+/// rather than dying unexplained. No extension is registered for this alone:
+/// that would add a Lambda API round trip to every cold start.
+fn exit_on_sigterm(function: &'static str) {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::spawn(async move {
+                terminate.recv().await;
+                tracing::info!(
+                    function,
+                    "SIGTERM: the execution environment is stopping; exiting"
+                );
+                std::process::exit(0);
+            });
+        }
+        Err(e) => tracing::warn!(function, error = %e, "cannot listen for SIGTERM"),
+    }
+}
+
 impl Assembly {
     /// The store and the settings every function shares: `IEV_TABLE` names the
     /// table, `IEV_PUBLIC_URL` where vendors reach the API, `IEV_RETENTION_DAYS`
     /// and the delivery settings (see `iev_settings`). `function` names the
     /// function in the log line a missing port writes.
+    ///
+    /// It also makes the function stop cleanly on SIGTERM ([`exit_on_sigterm`]).
     pub async fn from_env(function: &'static str) -> Result<Self, ConfigError> {
+        exit_on_sigterm(function);
         let table = required("IEV_TABLE")?;
         let mut config = ServiceConfig::new(iev_settings::public_url_from_env(None)?);
         if let Some(retention) = iev_settings::retention_from_env()? {

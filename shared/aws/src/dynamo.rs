@@ -32,6 +32,13 @@
 //! Events use the first three indexes too, under partitions of their own:
 //! `EVENTS` (the whole log, newest first), `EVENTS#<appId>`, `EVENTS#<vendorId>`;
 //! status and type are filters.
+//!
+//! Keys are listed from `byState`'s partition `KEYS` (sort key: the key's id);
+//! integrations from `byState`'s `INTEGRATIONS` and `byVendor`'s
+//! `INTEGRATIONS#<vendorId>` (sort key: the application id). Keys and
+//! integrations written before these listings existed carry none of these
+//! attributes: an integration gets them when next saved; such a key is not
+//! listed (and so cannot be revoked through the API) until it is made again.
 //! Filters the chosen index does not cover are applied as a FilterExpression.
 
 use crate::sdk_error;
@@ -47,7 +54,7 @@ use iev_domain::event::{token_event_id, Event, EventPage, EventQuery};
 use iev_domain::integration::{ApplicationId, Integration};
 use iev_domain::ports::{
     AlertStore, ErrorStore, EventStore, FailureCount, IdempotencyRecord, InsertOutcome,
-    IntegrationStore, KeyStore,
+    IntegrationPage, IntegrationQuery, IntegrationStore, KeyStore,
 };
 use iev_domain::record::{
     Alert, ErrorCode, ErrorPage, ErrorQuery, ErrorRecord, Position, ResolvedFilter, SummaryRow,
@@ -107,7 +114,8 @@ fn from_item<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, StoreErro
         .get("data")
         .and_then(|v| v.as_s().ok())
         .ok_or_else(|| StoreError::Internal("item has no data attribute".into()))?;
-    serde_json::from_str(data).map_err(|e| StoreError::Internal(format!("corrupt item: {e}")))
+    iev_domain::error::from_stored_json(data)
+        .map_err(|e| StoreError::Internal(format!("corrupt item: {e}")))
 }
 
 fn state(resolved: bool) -> &'static str {
@@ -485,41 +493,250 @@ impl QueryPlan {
     }
 }
 
+/// Keys and integrations are listed from partitions of their own in the
+/// first and third indexes (few items, rarely written, so never hot).
+const KEYS_PARTITION: &str = "KEYS";
+const INTEGRATIONS_PARTITION: &str = "INTEGRATIONS";
+
+fn vendor_integrations_partition(vendor: &VendorId) -> String {
+    format!("INTEGRATIONS#{}", vendor.as_str())
+}
+
+/// A key with the use and revocation noted beside its record.
+fn key_from_item(item: &Item) -> Result<ApiKeyRecord, StoreError> {
+    let mut record: ApiKeyRecord = from_item(item)?;
+    let time = |name: &str| {
+        item.get(name)
+            .and_then(|v| v.as_s().ok())
+            .and_then(|s| s.parse().ok())
+    };
+    record.last_used_at = time("lastUsedAt").or(record.last_used_at);
+    record.revoked_at = time("revokedAt").or(record.revoked_at);
+    Ok(record)
+}
+
+/// An integration with its delivery state, which lives in attributes of its
+/// own so that dispatch updates it atomically.
+fn integration_from_item(item: &Item) -> Result<Integration, StoreError> {
+    let mut integration: Integration = from_item(item)?;
+    integration.enabled = item
+        .get("enabled")
+        .and_then(|v| v.as_bool().ok())
+        .copied()
+        .unwrap_or(true);
+    integration.successive_failures = item
+        .get("successiveFailures")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    integration.disabled_at = item
+        .get("disabledAt")
+        .and_then(|v| v.as_s().ok())
+        .and_then(|s| s.parse().ok());
+    Ok(integration)
+}
+
+impl DynamoStore {
+    /// Items of one index partition in sort-key order, after `after`, until
+    /// `want` pass `keep` or the partition ends; and whether it ended.
+    async fn read_ascending(
+        &self,
+        (index, pk_attr, sk_attr): (&str, &str, &str),
+        partition: String,
+        after: Option<String>,
+        want: usize,
+        keep: impl Fn(&Item) -> bool,
+    ) -> Result<(Vec<Item>, bool), StoreError> {
+        let mut found = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let mut req = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .expression_attribute_names("#pk", pk_attr)
+                .expression_attribute_values(":pk", s(partition.clone()))
+                .set_exclusive_start_key(start.take())
+                .limit(want.clamp(1, 1000) as i32);
+            req = match &after {
+                Some(after) => req
+                    .key_condition_expression("#pk = :pk AND #sk > :after")
+                    .expression_attribute_names("#sk", sk_attr)
+                    .expression_attribute_values(":after", s(after.clone())),
+                None => req.key_condition_expression("#pk = :pk"),
+            };
+            let out = req.send().await.map_err(|e| sdk_error("Query", e))?;
+            for item in out.items() {
+                if keep(item) {
+                    found.push(item.clone());
+                    if found.len() == want {
+                        return Ok((found, false));
+                    }
+                }
+            }
+            match out.last_evaluated_key() {
+                Some(k) => start = Some(k.clone()),
+                None => return Ok((found, true)),
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl KeyStore for DynamoStore {
     async fn insert_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
-        let item = data_item(format!("KEY#{}", record.hash.0), "KEY", record)?;
+        let mut item = data_item(format!("KEY#{}", record.hash.0), "KEY", record)?;
+        let (_, pk_attr, sk_attr) = TABLE_INDEXES[0];
+        item.insert(pk_attr.into(), s(KEYS_PARTITION));
+        item.insert(sk_attr.into(), s(record.key_id.clone()));
         self.put_new(item, "api key").await
     }
 
     async fn get_key(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError> {
-        self.get_item(format!("KEY#{}", hash.0), "KEY").await
+        self.get_raw(format!("KEY#{}", hash.0), "KEY")
+            .await?
+            .as_ref()
+            .map(key_from_item)
+            .transpose()
+    }
+
+    async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let (items, _) = self
+            .read_ascending(
+                TABLE_INDEXES[0],
+                KEYS_PARTITION.into(),
+                None,
+                usize::MAX,
+                |_| true,
+            )
+            .await?;
+        let keys: Vec<ApiKeyRecord> = items.iter().map(key_from_item).collect::<Result<_, _>>()?;
+        Ok(keys
+            .into_iter()
+            .filter(|k| k.revoked_at.is_none())
+            .collect())
+    }
+
+    async fn revoke_key(
+        &self,
+        key_id: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let (_, pk_attr, sk_attr) = TABLE_INDEXES[0];
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(TABLE_INDEXES[0].0)
+            .key_condition_expression("#pk = :pk AND #sk = :id")
+            .expression_attribute_names("#pk", pk_attr)
+            .expression_attribute_names("#sk", sk_attr)
+            .expression_attribute_values(":pk", s(KEYS_PARTITION))
+            .expression_attribute_values(":id", s(key_id))
+            .send()
+            .await
+            .map_err(|e| sdk_error("Query", e))?;
+        for item in out.items() {
+            let mut record = key_from_item(item)?;
+            if record.revoked_at.is_some() {
+                continue;
+            }
+            // Out of the listing partition at once; the record stays, marked,
+            // so that a configured key is not made again at the next start.
+            let done = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(key(format!("KEY#{}", record.hash.0), "KEY")))
+                .update_expression("SET revokedAt = :at REMOVE #pk, #sk")
+                .condition_expression("attribute_exists(PK) AND attribute_not_exists(revokedAt)")
+                .expression_attribute_names("#pk", pk_attr)
+                .expression_attribute_names("#sk", sk_attr)
+                .expression_attribute_values(":at", s(at.to_rfc3339()))
+                .send()
+                .await;
+            match done {
+                Ok(_) => {
+                    record.revoked_at = Some(at);
+                    return Ok(Some(record));
+                }
+                Err(e) => match e.as_service_error() {
+                    Some(se) if is_condition_failure(se) => continue,
+                    _ => return Err(sdk_error("UpdateItem", e)),
+                },
+            }
+        }
+        Ok(None)
+    }
+
+    async fn touch_key(
+        &self,
+        hash: &KeyHash,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        let done = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("KEY#{}", hash.0), "KEY")))
+            .update_expression("SET lastUsedAt = :at")
+            .condition_expression("attribute_exists(PK)")
+            .expression_attribute_values(":at", s(at.to_rfc3339()))
+            .send()
+            .await;
+        match done {
+            Ok(_) => Ok(()),
+            Err(e) => match e.as_service_error() {
+                Some(se) if is_condition_failure(se) => Ok(()),
+                _ => Err(sdk_error("UpdateItem", e)),
+            },
+        }
     }
 }
 
 #[async_trait]
 impl IntegrationStore for DynamoStore {
     async fn get_integration(&self, id: &ApplicationId) -> Result<Option<Integration>, StoreError> {
-        let Some(item) = self.get_raw(format!("APP#{id}"), "INTEGRATION").await? else {
-            return Ok(None);
+        self.get_raw(format!("APP#{id}"), "INTEGRATION")
+            .await?
+            .as_ref()
+            .map(integration_from_item)
+            .transpose()
+    }
+
+    async fn list_integrations(
+        &self,
+        query: &IntegrationQuery,
+    ) -> Result<IntegrationPage, StoreError> {
+        let (index, partition) = match &query.vendor {
+            Some(v) => (TABLE_INDEXES[2], vendor_integrations_partition(v)),
+            None => (TABLE_INDEXES[0], INTEGRATIONS_PARTITION.to_owned()),
         };
-        let mut integration: Integration = from_item(&item)?;
-        // Delivery state lives in its own attributes, updated atomically by dispatch.
-        integration.enabled = item
-            .get("enabled")
-            .and_then(|v| v.as_bool().ok())
-            .copied()
-            .unwrap_or(true);
-        integration.successive_failures = item
-            .get("successiveFailures")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
-        integration.disabled_at = item
-            .get("disabledAt")
-            .and_then(|v| v.as_s().ok())
-            .and_then(|s| s.parse().ok());
-        Ok(Some(integration))
+        let enabled = query.enabled;
+        let (items, ended) = self
+            .read_ascending(
+                index,
+                partition,
+                query.after.as_ref().map(|a| a.as_str().to_owned()),
+                query.limit,
+                |item| {
+                    enabled.is_none_or(|want| {
+                        item.get("enabled").and_then(|v| v.as_bool().ok()).copied() == Some(want)
+                    })
+                },
+            )
+            .await?;
+        let items: Vec<Integration> = items
+            .iter()
+            .map(integration_from_item)
+            .collect::<Result<_, _>>()?;
+        let next = if ended {
+            None
+        } else {
+            items.last().map(|i| i.application_id.clone())
+        };
+        Ok(IntegrationPage { items, next })
     }
 
     async fn save_integration(
@@ -539,18 +756,34 @@ impl IntegrationStore for DynamoStore {
             if let Some(at) = integration.disabled_at {
                 item.insert("disabledAt".into(), s(at.to_rfc3339()));
             }
+            for (attr, value) in listing_keys(integration) {
+                item.insert(attr.into(), value);
+            }
             return self.put_new(item, "integration").await;
         };
         let data = serde_json::to_string(integration).map_err(internal)?;
-        self.client
+        let mut req = self
+            .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(pk, "INTEGRATION")))
-            .update_expression("SET #data = :data, #version = :version")
+            .update_expression(
+                "SET #data = :data, #version = :version, #l1 = :l1, #s1 = :s1, #l3 = :l3, #s3 = :s3",
+            )
             .condition_expression("#version = :expected")
             .expression_attribute_names("#data", "data")
-            .expression_attribute_names("#version", "version")
-            .expression_attribute_values(":data", s(data))
+            .expression_attribute_names("#version", "version");
+        // An integration saved before it was listed gets its listing keys
+        // now; one whose vendor changed moves to its new vendor's partition.
+        for ((attr, value), slot) in listing_keys(integration)
+            .into_iter()
+            .zip(["l1", "s1", "l3", "s3"])
+        {
+            req = req
+                .expression_attribute_names(format!("#{slot}"), attr)
+                .expression_attribute_values(format!(":{slot}"), value);
+        }
+        req.expression_attribute_values(":data", s(data))
             .expression_attribute_values(":version", n(integration.version))
             .expression_attribute_values(":expected", n(expected))
             .send()
@@ -593,6 +826,18 @@ impl IntegrationStore for DynamoStore {
             },
         }
     }
+}
+
+/// Where an integration is listed: among all, and among its vendor's.
+fn listing_keys(integration: &Integration) -> [(&'static str, AttributeValue); 4] {
+    let id = integration.application_id.as_str();
+    let ((_, p1, s1), (_, p3, s3)) = (TABLE_INDEXES[0], TABLE_INDEXES[2]);
+    [
+        (p1, s(INTEGRATIONS_PARTITION)),
+        (s1, s(id)),
+        (p3, s(vendor_integrations_partition(&integration.vendor_id))),
+        (s3, s(id)),
+    ]
 }
 
 fn put(table: &str, item: Item) -> Result<TransactWriteItem, StoreError> {

@@ -84,6 +84,13 @@ pub struct ApiKeyRecord {
     pub role: Role,
     pub vendor_id: Option<VendorId>,
     pub created_at: DateTime<Utc>,
+    /// When a request last authenticated with it, to within `KEY_USE_GRANULARITY`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// A revoked key is kept, so that a runner restarted with the same
+    /// configured admin key does not bring it back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 /// Who is calling, once their key has been checked.
@@ -136,7 +143,14 @@ pub fn format_key(secret: &[u8]) -> String {
 
 /// The key's id is a prefix of its hash: stable, and useless to an attacker.
 pub fn key_id_of(hash: &KeyHash) -> String {
-    hash.0[..12].to_owned()
+    hash.0[..KEY_ID_CHARS].to_owned()
+}
+
+const KEY_ID_CHARS: usize = 12;
+
+/// Whether `s` could be a key's id; anything else names no key.
+pub fn is_key_id(s: &str) -> bool {
+    s.len() == KEY_ID_CHARS && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 #[cfg(test)]

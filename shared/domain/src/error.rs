@@ -102,6 +102,19 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// Reads a record the service stored. Stores made before bodies were bounded
+/// at [`MAX_JSON_DEPTH`] hold events that nest up to serde_json's default
+/// limit of 128 levels, one or two levels inside the record: read with that
+/// limit they could never be read back, fetched by their vendor or delivered.
+/// Accepted bodies nested at most 128 levels, so the stack stays small.
+pub fn from_stored_json<T: serde::de::DeserializeOwned>(s: &str) -> serde_json::Result<T> {
+    let mut de = serde_json::Deserializer::from_str(s);
+    de.disable_recursion_limit();
+    let value = T::deserialize(&mut de)?;
+    de.end()?;
+    Ok(value)
+}
+
 fn backticked(message: &str) -> Option<String> {
     let start = message.find('`')? + 1;
     let len = message[start..].find('`')?;

@@ -14,6 +14,21 @@ pub trait KeyStore: Send + Sync {
     /// Fails with `Conflict` if a key with that hash exists.
     async fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
     async fn get_key(&self, hash: &KeyHash) -> Result<Option<ApiKeyRecord>, StoreError>;
+    /// Every key not revoked, in no particular order (there are few).
+    async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
+    /// Marks the live key with this id revoked and answers it; `None` when no
+    /// live key has that id.
+    async fn revoke_key(
+        &self,
+        key_id: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<ApiKeyRecord>, StoreError>;
+    /// Notes that the key was used at `at`.
+    async fn touch_key(
+        &self,
+        hash: &KeyHash,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError>;
 }
 
 #[async_trait]
@@ -34,6 +49,27 @@ pub trait IntegrationStore: Send + Sync {
         enabled: bool,
         at: chrono::DateTime<chrono::Utc>,
     ) -> Result<bool, StoreError>;
+    /// A page of integrations in application id order, after `query.after`.
+    async fn list_integrations(
+        &self,
+        query: &IntegrationQuery,
+    ) -> Result<IntegrationPage, StoreError>;
+}
+
+/// Which integrations a listing returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntegrationQuery {
+    pub vendor: Option<crate::auth::VendorId>,
+    pub enabled: Option<bool>,
+    pub after: Option<ApplicationId>,
+    pub limit: usize,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct IntegrationPage {
+    pub items: Vec<Integration>,
+    /// The last application id of a full page, when more may follow.
+    pub next: Option<ApplicationId>,
 }
 
 /// How a finished delivery moves its integration's count of successive failures.

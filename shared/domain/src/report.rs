@@ -2,10 +2,11 @@
 //! summary, and the events log. Query parameters are parsed here, so every
 //! route rejects the same mistakes the same way.
 
-use crate::auth::{Caller, Role};
+use crate::auth::{Caller, Role, VendorId};
 use crate::error::DomainError;
 use crate::event::{Event, EventQuery, EventStatus, EventType};
-use crate::integration::ApplicationId;
+use crate::integration::{ApplicationId, IntegrationView};
+use crate::ports::IntegrationQuery;
 use crate::record::{
     Category, DocumentField, ErrorCode, ErrorQuery, ErrorRecord, Position, ResolvedFilter,
     SummaryRow,
@@ -661,6 +662,77 @@ impl Service {
         Ok(EventList {
             items: page.items.iter().map(EventSummary::from).collect(),
             next_cursor: page.next.map(|p| self.config.cursor_key.seal(&scope, &p)),
+        })
+    }
+}
+
+/// A page of `GET /v1/integrations`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IntegrationList {
+    pub items: Vec<IntegrationView>,
+    pub next_cursor: Option<String>,
+}
+
+impl Service {
+    /// The integrations this caller may see, in application id order.
+    pub async fn list_integrations(
+        &self,
+        caller: &Caller,
+        pairs: Vec<(String, String)>,
+    ) -> Result<IntegrationList, DomainError> {
+        caller.require(&[Role::Admin, Role::Manager, Role::Vendor])?;
+        let params = Params::new(pairs, &["enabled", "vendorId", "limit", "cursor"])?;
+        let asked = params.get("vendorId", |v| VendorId::parse(v))?;
+        let vendor = match (&caller.vendor_id, asked) {
+            // A vendor asking for another vendor's integrations sees none,
+            // as it sees none of them anywhere else.
+            (Some(own), Some(asked)) if own != &asked => {
+                return Ok(IntegrationList {
+                    items: vec![],
+                    next_cursor: None,
+                })
+            }
+            (Some(own), _) => Some(own.clone()),
+            (None, asked) => asked,
+        };
+        let enabled = params.get("enabled", |v| match v {
+            "true" => Ok(true),
+            "false" => Ok(false),
+            _ => Err("must be true or false".to_owned()),
+        })?;
+        let scope = serde_json::json!([
+            "integrations",
+            opt(&vendor.as_ref().map(|v| v.as_str())),
+            opt(&enabled)
+        ])
+        .to_string();
+        let after = params
+            .get("cursor", |c| Ok(c.to_owned()))?
+            .map(|c| self.config.cursor_key.open(&scope, &c))
+            .transpose()?
+            .map(|p| ApplicationId::parse(&p.id).map_err(|m| DomainError::invalid("cursor", m)))
+            .transpose()?;
+        let page = self
+            .store
+            .list_integrations(&IntegrationQuery {
+                vendor,
+                enabled,
+                after,
+                limit: params.limit()?,
+            })
+            .await?;
+        Ok(IntegrationList {
+            items: page.items.iter().map(IntegrationView::from).collect(),
+            next_cursor: page.next.map(|id| {
+                self.config.cursor_key.seal(
+                    &scope,
+                    &Position {
+                        created_ms: 0,
+                        id: id.as_str().to_owned(),
+                    },
+                )
+            }),
         })
     }
 }

@@ -1,7 +1,9 @@
 //! The use cases behind the API, written against the ports. Handlers turn HTTP
 //! into calls on [`Service`]; the adapters behind it are chosen at start-up.
 
-use crate::auth::{format_key, key_id_of, ApiKeyRecord, Caller, KeyHash, Role, VendorId};
+use crate::auth::{
+    format_key, is_key_id, key_id_of, ApiKeyRecord, Caller, KeyHash, Role, VendorId,
+};
 use crate::clock::{Clock, IdSource};
 use crate::error::{parse_json, parse_json_or_default, DomainError, StoreError};
 use crate::event::{Event, EventBody, EventStatus, NewEvent};
@@ -66,7 +68,10 @@ pub struct Caches {
     vendors: moka::sync::Cache<ApplicationId, VendorId>,
 }
 
-const CALLER_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long a revoked key may still work on another instance (API.md says 60 s).
+pub const CALLER_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+/// How finely a key's `lastUsedAt` is kept: at most one write a key this often.
+const KEY_USE_GRANULARITY: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 const VENDOR_TTL: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Default for Caches {
@@ -98,6 +103,23 @@ pub struct NewKey {
     pub key: String,
     pub role: Role,
     pub vendor_id: Option<VendorId>,
+}
+
+/// What `GET /v1/api-keys` shows of a key: never the key, nor its hash.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyView {
+    pub id: String,
+    pub role: Role,
+    pub vendor_id: Option<VendorId>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KeyList {
+    pub items: Vec<KeyView>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -136,10 +158,67 @@ impl Service {
             .store
             .get_key(&hash)
             .await?
+            .filter(|r| r.revoked_at.is_none())
             .ok_or(DomainError::Unauthenticated)?;
         let caller = Caller::from_record(&record);
+        let now = self.clock.now();
+        // A cache miss happens at most once a `CALLER_TTL` per key and
+        // instance, so noting the use here costs no write on the hot path.
+        if record
+            .last_used_at
+            .is_none_or(|at| now - at > KEY_USE_GRANULARITY)
+        {
+            if let Err(e) = self.store.touch_key(&hash, now).await {
+                tracing::warn!(error = %e, key_id = %record.key_id, "could not note a key's use");
+            }
+        }
         self.caches.callers.insert(hash, caller.clone());
         Ok(caller)
+    }
+
+    /// Every live key, newest first; never a key itself (only hashes are stored).
+    pub async fn list_keys(&self, caller: &Caller) -> Result<KeyList, DomainError> {
+        caller.require(&[Role::Admin])?;
+        let mut items: Vec<KeyView> = self
+            .store
+            .list_keys()
+            .await?
+            .into_iter()
+            .filter(|r| r.revoked_at.is_none())
+            .map(|r| KeyView {
+                id: r.key_id,
+                role: r.role,
+                vendor_id: r.vendor_id,
+                created_at: r.created_at,
+                last_used_at: r.last_used_at,
+            })
+            .collect();
+        items.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
+        Ok(KeyList { items })
+    }
+
+    /// Revokes a key: this instance refuses it at once, others within
+    /// `CALLER_TTL`. The key a caller is signed in with cannot be revoked by
+    /// that caller, so that an admin cannot lock themselves out by mistake.
+    pub async fn revoke_key(&self, caller: &Caller, key_id: &str) -> Result<(), DomainError> {
+        caller.require(&[Role::Admin])?;
+        if key_id == caller.key_id {
+            return Err(DomainError::Conflict(
+                "this is the key this request is signed with; revoke it with another admin key"
+                    .into(),
+            ));
+        }
+        if !is_key_id(key_id) {
+            return Err(DomainError::NotFound("api key"));
+        }
+        let revoked = self
+            .store
+            .revoke_key(key_id, self.clock.now())
+            .await?
+            .ok_or(DomainError::NotFound("api key"))?;
+        self.caches.callers.invalidate(&revoked.hash);
+        tracing::info!(key_id, by = %caller.key_id, "api key revoked");
+        Ok(())
     }
 
     /// Makes sure `key` is an admin key; used by the local runner at start-up.
@@ -154,6 +233,8 @@ impl Service {
             role: Role::Admin,
             vendor_id: None,
             created_at: self.clock.now(),
+            last_used_at: None,
+            revoked_at: None,
         };
         match self.store.insert_key(&record).await {
             Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
@@ -198,6 +279,8 @@ impl Service {
             role,
             vendor_id: vendor_id.clone(),
             created_at: self.clock.now(),
+            last_used_at: None,
+            revoked_at: None,
         };
         self.store.insert_key(&record).await?;
         tracing::info!(key_id = %record.key_id, role = role.as_str(), by = %caller.key_id, "api key created");

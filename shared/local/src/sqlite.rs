@@ -4,7 +4,7 @@ use iev_domain::event::{Event, EventPage, EventQuery};
 use iev_domain::integration::{ApplicationId, Integration};
 use iev_domain::ports::{
     AlertStore, ErrorStore, EventStore, FailureCount, IdempotencyRecord, InsertOutcome,
-    IntegrationStore, KeyStore,
+    IntegrationPage, IntegrationQuery, IntegrationStore, KeyStore,
 };
 use iev_domain::record::{
     Alert, ErrorPage, ErrorQuery, ErrorRecord, Position, ResolvedFilter, SummaryRow,
@@ -235,7 +235,8 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String, StoreError> {
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
-    serde_json::from_str(s).map_err(|e| StoreError::Internal(format!("corrupt record: {e}")))
+    iev_domain::error::from_stored_json(s)
+        .map_err(|e| StoreError::Internal(format!("corrupt record: {e}")))
 }
 
 fn is_unique_violation(e: &rusqlite::Error) -> bool {
@@ -284,6 +285,13 @@ fn run_writer(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
             match jobs.try_recv() {
                 Ok(job) => batch.push(job),
                 Err(_) => break,
+            }
+        }
+        if WAL_PAGES.get() > WAL_MAX_PAGES {
+            restart_wal(&conn);
+            if WAL_PAGES.get() > WAL_MAX_PAGES {
+                refuse(&conn, batch);
+                continue;
             }
         }
         let begin = |conn: &Connection| match conn.execute_batch("BEGIN IMMEDIATE") {
@@ -350,6 +358,33 @@ fn run_writer(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
     }
 }
 
+/// Answers a batch without committing any of it: the WAL is at its bound and
+/// cannot be started over, because the disk is full (a checkpoint cannot grow
+/// the database file) or a reader holds it. Writing on would grow the WAL
+/// without end; refusing tells each caller to retry (503).
+fn refuse(conn: &Connection, batch: Vec<Job>) {
+    tracing::error!(
+        writes = batch.len(),
+        wal_pages = WAL_PAGES.get(),
+        "embedded store's WAL is at its bound and cannot be emptied (a full disk?); writes are refused"
+    );
+    let full = StoreError::Unavailable(
+        "the store's write-ahead log is at its bound and cannot be emptied; retry later".into(),
+    );
+    // The jobs run, so that each yields its reply, in a transaction that is
+    // then rolled back: nothing of them is kept.
+    let began = conn.execute_batch("BEGIN IMMEDIATE").is_ok();
+    let replies: Vec<Reply> = if began {
+        batch.into_iter().map(|job| job(conn)).collect()
+    } else {
+        Vec::new()
+    };
+    let _ = conn.execute_batch("ROLLBACK");
+    for reply in replies {
+        reply(Some(&full));
+    }
+}
+
 /// Copies what is left of the WAL into the database file so that the next
 /// commit writes the WAL from its start. It runs after a batch's replies, so
 /// no caller waits for it, and outside any transaction. It does not wait: while
@@ -388,6 +423,8 @@ thread_local! {
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 /// WAL pages (4 KiB each) past which the writer starts the WAL over.
 const WAL_RESTART_PAGES: i32 = 4_000;
+/// WAL pages past which writes are refused until it can be started over.
+const WAL_MAX_PAGES: i32 = 4 * WAL_RESTART_PAGES;
 
 /// Copies the WAL back into the database file on its own thread and connection.
 /// SQLite would otherwise do it inside a commit, holding every queued write for
@@ -496,6 +533,10 @@ impl SqliteStore {
             // The checkpointer thread (below) does this, off the writer's path.
             conn.pragma_update(None, "wal_autocheckpoint", 0)
                 .map_err(sql_failure)?;
+            // A WAL that grew while it could not be started over (a reader
+            // held it, or the disk was full) gives the room back once it is.
+            conn.pragma_update(None, "journal_size_limit", WAL_RESTART_PAGES as i64 * 4096)
+                .map_err(sql_failure)?;
             conn.set_prepared_statement_cache_capacity(64);
             Ok(conn)
         };
@@ -564,7 +605,7 @@ impl SqliteStore {
             .send(job)
             .map_err(|_| StoreError::Unavailable("the store's writer has stopped".into()))?;
         rx.await
-            .map_err(|_| StoreError::Internal("the store's writer dropped a write".into()))?
+            .map_err(|_| StoreError::Unavailable("the store's writer dropped a write".into()))?
     }
 
     /// The JSON record `sql` finds for `key`, if any.
@@ -702,6 +743,85 @@ impl KeyStore for SqliteStore {
         self.get_json("SELECT data FROM api_keys WHERE hash = ?1", &hash.0)
             .await
     }
+
+    async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let rows: Vec<String> = self
+            .read(|c| select(c, "SELECT data FROM api_keys", [], |r| r.get(0)))
+            .await?;
+        let keys: Vec<ApiKeyRecord> = rows
+            .iter()
+            .map(|d| from_json(d))
+            .collect::<Result<_, _>>()?;
+        Ok(keys
+            .into_iter()
+            .filter(|k| k.revoked_at.is_none())
+            .collect())
+    }
+
+    async fn revoke_key(
+        &self,
+        key_id: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<ApiKeyRecord>, StoreError> {
+        // A key's id is the start of its hash, and the hash is the table's key.
+        let prefix = format!("{key_id}%");
+        self.write(move |c| {
+            let rows: Vec<String> = select(
+                c,
+                "SELECT data FROM api_keys WHERE hash LIKE ?1",
+                [&prefix],
+                |r| r.get(0),
+            )?;
+            for data in rows {
+                let mut key: ApiKeyRecord = from_json(&data)?;
+                if key.revoked_at.is_some() {
+                    continue;
+                }
+                key.revoked_at = Some(at);
+                exec(
+                    c,
+                    "UPDATE api_keys SET data = ?2 WHERE hash = ?1",
+                    params![key.hash.0, to_json(&key)?],
+                )
+                .map_err(sql_failure)?;
+                return Ok(Some(key));
+            }
+            Ok(None)
+        })
+        .await
+    }
+
+    async fn touch_key(
+        &self,
+        hash: &KeyHash,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError> {
+        let hash = hash.0.clone();
+        self.write(move |c| {
+            let data: Option<String> = query_row(
+                c,
+                "SELECT data FROM api_keys WHERE hash = ?1",
+                [&hash],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(sql_failure)?;
+            let Some(data) = data else { return Ok(()) };
+            let mut key: ApiKeyRecord = from_json(&data)?;
+            if key.last_used_at.is_some_and(|t| t >= at) {
+                return Ok(());
+            }
+            key.last_used_at = Some(at);
+            exec(
+                c,
+                "UPDATE api_keys SET data = ?2 WHERE hash = ?1",
+                params![hash, to_json(&key)?],
+            )
+            .map_err(sql_failure)?;
+            Ok(())
+        })
+        .await
+    }
 }
 
 #[async_trait]
@@ -797,6 +917,47 @@ impl IntegrationStore for SqliteStore {
             Ok(changed == 1)
         })
         .await
+    }
+
+    async fn list_integrations(
+        &self,
+        query: &IntegrationQuery,
+    ) -> Result<IntegrationPage, StoreError> {
+        let after = query.after.as_ref().map(|a| a.as_str().to_owned());
+        let vendor = query.vendor.as_ref().map(|v| v.as_str().to_owned());
+        let (enabled, limit) = (query.enabled, query.limit);
+        let rows: Vec<(String, String, bool, u32, Option<i64>)> = self
+            .read(move |c| {
+                select(
+                    c,
+                    "SELECT application_id, data, enabled, successive_failures, disabled_ms
+                     FROM integrations
+                     WHERE (?1 IS NULL OR application_id > ?1)
+                       AND (?2 IS NULL OR enabled = ?2)
+                       AND (?3 IS NULL OR json_extract(data, '$.vendorId') = ?3)
+                     ORDER BY application_id LIMIT ?4",
+                    params![after, enabled, vendor, limit as i64],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )
+            })
+            .await?;
+        let next = (rows.len() == limit)
+            .then(|| rows.last().map(|r| ApplicationId::parse(&r.0)))
+            .flatten()
+            .transpose()
+            .map_err(internal)?;
+        let items = rows
+            .into_iter()
+            .map(|(_, data, enabled, failures, disabled_ms)| {
+                let mut integration: Integration = from_json(&data)?;
+                integration.enabled = enabled;
+                integration.successive_failures = failures;
+                integration.disabled_at =
+                    disabled_ms.and_then(chrono::DateTime::from_timestamp_millis);
+                Ok(integration)
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(IntegrationPage { items, next })
     }
 }
 
@@ -1295,6 +1456,61 @@ fn event_query_sql(q: &EventQuery, application: Option<&str>) -> (String, Vec<Sq
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn writes_are_refused_rather_than_grow_the_wal_past_its_bound_while_it_cannot_be_emptied()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.sqlite3");
+        let store = SqliteStore::open(&path).unwrap();
+        let wal = || std::fs::metadata(dir.path().join("store.sqlite3-wal")).map_or(0, |m| m.len());
+        let write = |i: usize| {
+            let big = "x".repeat(200 * 1024);
+            store.write(move |c| {
+                exec(
+                    c,
+                    "INSERT INTO alerts(id, data) VALUES (?1, ?2)",
+                    params![format!("a{i}"), big],
+                )
+                .map_err(sql_failure)
+            })
+        };
+        // A reader inside the WAL keeps it from being started over, as a full
+        // disk does (a checkpoint then cannot grow the database file).
+        let pin = Connection::open(&path).unwrap();
+        pin.execute_batch("BEGIN").unwrap();
+        let _: i64 = pin
+            .query_row("SELECT count(*) FROM alerts", [], |r| r.get(0))
+            .unwrap();
+        let mut refused = None;
+        for i in 0..2_000 {
+            if let Err(e) = write(i).await {
+                refused = Some((i, e));
+                break;
+            }
+        }
+        let (at, error) = refused.expect("writes are refused once the WAL is at its bound");
+        assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
+        let bound = (WAL_MAX_PAGES as u64 + 200) * 4096;
+        assert!(wal() <= bound, "the WAL is {} bytes, over {bound}", wal());
+        assert!(at > 100, "writes go on until the bound: refused at {at}");
+        assert!(
+            write(9_999).await.is_err(),
+            "still refused while it is held"
+        );
+
+        pin.execute_batch("COMMIT").unwrap();
+        drop(pin);
+        write(10_000)
+            .await
+            .expect("writes go on once the WAL can be emptied");
+        write(10_001).await.unwrap();
+        assert!(
+            wal() <= (WAL_RESTART_PAGES as u64 + 200) * 4096,
+            "and it gives its room back: {} bytes",
+            wal()
+        );
+    }
 
     fn failure(code: std::os::raw::c_int) -> rusqlite::Error {
         rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None)

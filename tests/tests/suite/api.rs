@@ -490,3 +490,205 @@ async fn a_port_in_use_is_a_clear_start_up_error() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn an_admin_lists_keys_without_their_secrets_and_a_revoked_key_stops_working_at_once() {
+    let (app, marketplace, _dir) = app_with_integration().await;
+    let admin = app.running.admin_key.clone();
+    let vendor = app.key("vendor", Some("v-1")).await;
+    let (status, listed) = app
+        .send(Method::GET, "/v1/api-keys", Some(&admin), None)
+        .await;
+    assert_eq!(status, 200, "{listed}");
+    let items = listed["items"].as_array().unwrap();
+    assert_eq!(items.len(), 3, "admin, marketplace and vendor: {listed}");
+    let text = listed.to_string();
+    for key in [&admin, &marketplace, &vendor] {
+        assert!(
+            !text.contains(key.as_str()),
+            "a key is never listed: {listed}"
+        );
+    }
+    let vendor_entry = items.iter().find(|k| k["role"] == "vendor").unwrap();
+    assert_eq!(vendor_entry["vendorId"], "v-1");
+    assert!(vendor_entry["createdAt"].is_string());
+    assert!(
+        vendor_entry["lastUsedAt"].is_null(),
+        "not used yet: {vendor_entry}"
+    );
+    let admin_entry = items.iter().find(|k| k["role"] == "admin").unwrap();
+    assert!(admin_entry["lastUsedAt"].is_string(), "{admin_entry}");
+
+    // Only the admin manages keys.
+    for other in [&marketplace, &vendor] {
+        let (status, _) = app
+            .send(Method::GET, "/v1/api-keys", Some(other), None)
+            .await;
+        assert_eq!(status, 403);
+    }
+    let (status, _) = app
+        .send(Method::GET, "/v1/integrations", Some(&vendor), None)
+        .await;
+    assert_eq!(status, 200, "the vendor key works before it is revoked");
+
+    let id = vendor_entry["id"].as_str().unwrap();
+    let (status, body) = app
+        .send(
+            Method::DELETE,
+            &format!("/v1/api-keys/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = app
+        .send(Method::GET, "/v1/integrations", Some(&vendor), None)
+        .await;
+    assert_eq!(status, 401, "{body}");
+    let (status, body) = app
+        .send(
+            Method::DELETE,
+            &format!("/v1/api-keys/{id}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!((status, &body["error"]["code"]), (404, &json!("not_found")));
+    let (_, listed) = app
+        .send(Method::GET, "/v1/api-keys", Some(&admin), None)
+        .await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 2, "{listed}");
+
+    for made_up in ["0123456789ab", "not-a-key-id", "%25"] {
+        let (status, body) = app
+            .send(
+                Method::DELETE,
+                &format!("/v1/api-keys/{made_up}"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(status, 404, "{made_up}: {body}");
+    }
+    let own = admin_entry["id"].as_str().unwrap();
+    let (status, body) = app
+        .send(
+            Method::DELETE,
+            &format!("/v1/api-keys/{own}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        status, 409,
+        "an admin cannot revoke the key it signs in with: {body}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn integrations_are_listed_as_each_role_may_see_them_page_by_page() {
+    let (app, marketplace, _dir) = app_with_integration().await;
+    let admin = app.running.admin_key.clone();
+    for (id, vendor) in [("app-2", "v-2"), ("app-3", "v-1")] {
+        let (status, body) = app
+            .send(
+                Method::PUT,
+                &format!("/v1/integrations/{id}"),
+                Some(&admin),
+                Some(integration_body(vendor)),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let manager = app.key("manager", None).await;
+    let vendor = app.key("vendor", Some("v-1")).await;
+    let ids = |body: &Value| -> Vec<String> {
+        body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["applicationId"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, page) = app
+        .send(
+            Method::GET,
+            "/v1/integrations?limit=2",
+            Some(&manager),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(ids(&page), ["app-1", "app-2"]);
+    assert!(!page.to_string().contains("widget-secret"), "{page}");
+    assert_eq!(page["items"][0]["enabled"], true);
+    assert_eq!(page["items"][0]["successiveFailures"], 0);
+    let cursor = page["nextCursor"].as_str().unwrap();
+    let (_, next) = app
+        .send(
+            Method::GET,
+            &format!("/v1/integrations?limit=2&cursor={cursor}"),
+            Some(&manager),
+            None,
+        )
+        .await;
+    assert_eq!(ids(&next), ["app-3"]);
+
+    let (_, own) = app
+        .send(Method::GET, "/v1/integrations", Some(&vendor), None)
+        .await;
+    assert_eq!(ids(&own), ["app-1", "app-3"], "a vendor sees its own");
+    let (_, others) = app
+        .send(
+            Method::GET,
+            "/v1/integrations?vendorId=v-2",
+            Some(&vendor),
+            None,
+        )
+        .await;
+    assert!(ids(&others).is_empty(), "{others}");
+    let (_, v2) = app
+        .send(
+            Method::GET,
+            "/v1/integrations?vendorId=v-2",
+            Some(&manager),
+            None,
+        )
+        .await;
+    assert_eq!(ids(&v2), ["app-2"]);
+    let (_, disabled) = app
+        .send(
+            Method::GET,
+            "/v1/integrations?enabled=false",
+            Some(&manager),
+            None,
+        )
+        .await;
+    assert!(ids(&disabled).is_empty());
+
+    // A cursor made for another query, a bad flag, and the marketplace.
+    let (status, body) = app
+        .send(
+            Method::GET,
+            &format!("/v1/integrations?enabled=true&cursor={cursor}"),
+            Some(&manager),
+            None,
+        )
+        .await;
+    assert_eq!((status, &body["error"]["field"]), (400, &json!("cursor")));
+    let (status, body) = app
+        .send(
+            Method::GET,
+            "/v1/integrations?enabled=yes",
+            Some(&manager),
+            None,
+        )
+        .await;
+    assert_eq!((status, &body["error"]["field"]), (400, &json!("enabled")));
+    let (status, _) = app
+        .send(Method::GET, "/v1/integrations", Some(&marketplace), None)
+        .await;
+    assert_eq!(status, 403);
+    app.stop().await;
+}

@@ -9,6 +9,7 @@ use iev_domain::record::{
 };
 use iev_domain::StoreError;
 use iev_tests::fixtures::{app, at, error_record, event, integration, vendor};
+use serde_json::json;
 
 macro_rules! contract_suite {
     ($backend:ident, $make:expr) => {
@@ -23,6 +24,16 @@ macro_rules! contract_suite {
             #[tokio::test]
             async fn a_key_is_found_by_its_hash_and_cannot_be_inserted_twice() {
                 keys(&store().await).await
+            }
+
+            #[tokio::test]
+            async fn keys_are_listed_until_revoked_and_a_revoked_key_is_kept_marked() {
+                key_listing(&store().await).await
+            }
+
+            #[tokio::test]
+            async fn integrations_are_listed_in_id_order_by_vendor_and_by_state_page_by_page() {
+                integration_listing(&store().await).await
             }
 
             #[tokio::test]
@@ -86,6 +97,8 @@ async fn keys(store: &impl Store) {
         role: Role::Vendor,
         vendor_id: Some(vendor("v-1")),
         created_at: at(5),
+        last_used_at: None,
+        revoked_at: None,
     };
     store.insert_key(&record).await.unwrap();
     assert_eq!(
@@ -100,6 +113,148 @@ async fn keys(store: &impl Store) {
         store.get_key(&KeyHash::of("iev_other")).await.unwrap(),
         None
     );
+}
+
+fn key_record(key: &str, role: Role, minute: i64) -> ApiKeyRecord {
+    let hash = KeyHash::of(key);
+    ApiKeyRecord {
+        key_id: iev_domain::auth::key_id_of(&hash),
+        hash,
+        role,
+        vendor_id: (role == Role::Vendor).then(|| vendor("v-1")),
+        created_at: at(minute),
+        last_used_at: None,
+        revoked_at: None,
+    }
+}
+
+async fn key_listing(store: &impl Store) {
+    let (a, b) = (
+        key_record("iev_a", Role::Manager, 1),
+        key_record("iev_b", Role::Vendor, 2),
+    );
+    store.insert_key(&a).await.unwrap();
+    store.insert_key(&b).await.unwrap();
+    let mut listed = store.list_keys().await.unwrap();
+    listed.sort_by_key(|k| k.created_at);
+    assert_eq!(listed, vec![a.clone(), b.clone()]);
+
+    store.touch_key(&a.hash, at(30)).await.unwrap();
+    let used = store.get_key(&a.hash).await.unwrap().unwrap();
+    assert_eq!(used.last_used_at, Some(at(30)));
+
+    let revoked = store.revoke_key(&b.key_id, at(40)).await.unwrap().unwrap();
+    assert_eq!(
+        (revoked.hash.clone(), revoked.revoked_at),
+        (b.hash.clone(), Some(at(40)))
+    );
+    assert_eq!(
+        store.get_key(&b.hash).await.unwrap().unwrap().revoked_at,
+        Some(at(40)),
+        "a revoked key is kept, marked"
+    );
+    let listed: Vec<String> = store
+        .list_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.key_id)
+        .collect();
+    assert_eq!(listed, vec![a.key_id.clone()]);
+    assert_eq!(store.revoke_key(&b.key_id, at(41)).await.unwrap(), None);
+    assert_eq!(
+        store.revoke_key("0123456789ab", at(41)).await.unwrap(),
+        None
+    );
+    store
+        .touch_key(&KeyHash::of("iev_none"), at(42))
+        .await
+        .unwrap();
+    assert_eq!(store.get_key(&KeyHash::of("iev_none")).await.unwrap(), None);
+}
+
+async fn listed_ids(
+    store: &impl Store,
+    vendor_id: Option<&str>,
+    enabled: Option<bool>,
+) -> Vec<String> {
+    use iev_domain::ports::IntegrationQuery;
+    let mut query = IntegrationQuery {
+        vendor: vendor_id.map(vendor),
+        enabled,
+        after: None,
+        limit: 2,
+    };
+    let mut ids = Vec::new();
+    for _ in 0..10 {
+        let page = store.list_integrations(&query).await.unwrap();
+        assert!(page.items.len() <= 2);
+        ids.extend(
+            page.items
+                .iter()
+                .map(|i| i.application_id.as_str().to_owned()),
+        );
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => return ids,
+        }
+    }
+    panic!("the listing never ended: {ids:?}");
+}
+
+async fn integration_listing(store: &impl Store) {
+    for (id, v) in [("app-3", "v-1"), ("app-1", "v-1"), ("app-2", "v-2")] {
+        store
+            .save_integration(&integration(id, v), None)
+            .await
+            .unwrap();
+    }
+    store
+        .set_integration_enabled(&app("app-3"), false, at(9))
+        .await
+        .unwrap();
+    assert_eq!(
+        listed_ids(store, None, None).await,
+        ["app-1", "app-2", "app-3"]
+    );
+    assert_eq!(
+        listed_ids(store, Some("v-1"), None).await,
+        ["app-1", "app-3"]
+    );
+    assert_eq!(listed_ids(store, None, Some(false)).await, ["app-3"]);
+    assert_eq!(
+        listed_ids(store, None, Some(true)).await,
+        ["app-1", "app-2"]
+    );
+    assert!(listed_ids(store, Some("v-9"), None).await.is_empty());
+    let page = store
+        .list_integrations(&iev_domain::ports::IntegrationQuery {
+            vendor: None,
+            enabled: Some(false),
+            after: None,
+            limit: 5,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        page.items[0].disabled_at,
+        Some(at(9)),
+        "listed with its delivery state"
+    );
+    assert!(!page.items[0].enabled);
+
+    // A vendor's change moves the integration to its new vendor's listing.
+    let moved = iev_domain::integration::Integration {
+        vendor_id: vendor("v-2"),
+        version: 2,
+        ..integration("app-1", "v-1")
+    };
+    store.save_integration(&moved, Some(1)).await.unwrap();
+    assert_eq!(
+        listed_ids(store, Some("v-2"), None).await,
+        ["app-1", "app-2"]
+    );
+    assert_eq!(listed_ids(store, Some("v-1"), None).await, ["app-3"]);
 }
 
 async fn integrations(store: &impl Store) {
@@ -158,6 +313,22 @@ async fn events(store: &impl Store) {
     ));
     store.remove_event(&e, None).await.unwrap();
     assert_eq!(store.get_event("e-1").await.unwrap(), None);
+
+    // Versions before bodies were bounded at 32 levels accepted 125 and more;
+    // such an event must read back, or it can never be fetched or delivered.
+    let mut deep = json!("bottom");
+    for _ in 0..126 {
+        deep = json!([deep]);
+    }
+    let mut body = serde_json::to_value(&e.body).unwrap();
+    body["creator"]["address"] = deep;
+    let old = Event {
+        id: "e-deep".into(),
+        body: iev_domain::error::from_stored_json(&body.to_string()).unwrap(),
+        ..e.clone()
+    };
+    store.insert_event(&old, None).await.unwrap();
+    assert_eq!(store.get_event("e-deep").await.unwrap(), Some(old));
 }
 
 async fn idempotency(store: &impl Store) {

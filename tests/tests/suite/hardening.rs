@@ -436,6 +436,49 @@ mod slow_clients {
     }
 
     #[tokio::test]
+    async fn requests_hyper_cannot_parse_answer_in_the_error_shape_too() {
+        let (app, _dir) = runner_with(|_| {}).await;
+        let huge = format!(
+            "GET /v1/events HTTP/1.1\r\nHost: x\r\nX-Filler: {}\r\n\r\n",
+            "a".repeat(300 * 1024)
+        );
+        let cases: [(&str, &[u8], &str); 4] = [
+            (
+                "a bad Content-Length",
+                b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n",
+                "HTTP/1.1 400",
+            ),
+            (
+                "two Content-Lengths that disagree",
+                b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+                "HTTP/1.1 400",
+            ),
+            ("a malformed request line", b"GET\x01 / HTTP/1.1\r\n\r\n", "HTTP/1.1 400"),
+            ("headers past hyper's buffer", huge.as_bytes(), "HTTP/1.1 431"),
+        ];
+        for (name, request, status) in cases {
+            let mut stream = TcpStream::connect(addr(&app)).await.unwrap();
+            // The server may answer and close before it has read everything.
+            let _ = stream.write_all(request).await;
+            let answer = read_until_closed(&mut stream, Duration::from_secs(5))
+                .await
+                .unwrap_or_else(|| panic!("{name}: no answer"));
+            let text = String::from_utf8_lossy(&answer);
+            assert!(text.starts_with(status), "{name}: {text}");
+            let (head, body) = text.split_once("\r\n\r\n").expect("a whole answer");
+            assert!(
+                head.to_ascii_lowercase()
+                    .contains("content-type: application/json"),
+                "{name}: {head}"
+            );
+            let body: Value =
+                serde_json::from_str(body).unwrap_or_else(|e| panic!("{name}: {e}: {body}"));
+            assert!(body["error"]["code"].is_string(), "{name}: {body}");
+            assert!(body["error"]["message"].is_string(), "{name}: {body}");
+        }
+    }
+
+    #[tokio::test]
     async fn connections_past_the_cap_wait_until_one_closes() {
         let (app, _dir) = runner_with(|l| {
             l.max_connections = 2;
