@@ -302,3 +302,54 @@ test('the landing page reads at a phone\'s width', async ({ page }) => {
   expect(overflow).toBeLessThanOrEqual(1);
   await shot(page, 'failed-integration-events-phone');
 });
+
+test('Integrations lists each integration with its state, scoped for a vendor', async ({ page }) => {
+  await signIn(page, seed.keys.admin);
+  await page.getByRole('link', { name: 'Integrations', exact: true }).click();
+  await expect(heading(page, 'Integrations')).toBeVisible();
+  const rows = page.locator('tbody tr[data-application]');
+  await expect(page.locator('tr[data-application="demo-app"]')).toContainText('Enabled');
+  await expect(page.locator('tr[data-application="app-b"]')).toBeVisible();
+  await page.getByLabel('State').selectOption('true');
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await expect(page).toHaveURL(/enabled=true/);
+  await expect(rows.filter({ hasText: 'Disabled' })).toHaveCount(0);
+  await shot(page, 'integrations');
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await signIn(page, seed.keys.vendorB);
+  await page.goto('/console/integrations');
+  await expect(page.locator('tr[data-application="app-b"]')).toBeVisible();
+  await expect(page.locator('tr[data-application="demo-app"]')).toHaveCount(0);
+});
+
+test('an admin creates a key, sees it once, and revokes it; the revoked key cannot sign in', async ({ page }) => {
+  await signIn(page, seed.keys.admin);
+  await page.getByRole('link', { name: 'API keys' }).click();
+  await expect(heading(page, 'API keys')).toBeVisible();
+  await page.getByLabel('Role').selectOption('vendor');
+  await page.getByLabel('Vendor id (vendor keys only)').fill('vendor-new');
+  await page.getByRole('button', { name: 'Create key' }).click();
+  const key = (await page.locator('#created-key').innerText()).trim();
+  expect(key).toMatch(/^iev_/);
+  const id = (await page.locator('section[role=status] p.muted').innerText()).replace('Its id: ', '').trim();
+  await shot(page, 'api-keys');
+  await page.goto('/console/api-keys');
+  expect(await page.content()).not.toContain(key);
+  const keyRow = page.locator(`tr[data-key="${id}"]`);
+  await expect(keyRow).toContainText('vendor-new');
+  await keyRow.getByRole('button', { name: `Revoke key ${id}` }).click();
+  await expect(page.getByRole('dialog')).toContainText(`Revoke key ${id}?`);
+  await page.getByRole('dialog').getByRole('button', { name: 'Yes' }).click();
+  await expect(page.getByRole('status').filter({ hasText: `Key ${id} revoked.` })).toBeVisible();
+  await expect(keyRow).toHaveCount(0);
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByLabel('API key').fill(key);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByText('That key is not known')).toBeVisible();
+});
+
+test('a manager has no API keys page', async ({ page }) => {
+  await signIn(page, seed.keys.manager);
+  const response = await page.goto('/console/api-keys');
+  expect(response.status()).toBe(403);
+});

@@ -333,22 +333,105 @@ pub async fn recover(ctx: Ctx, Path(application_id): Path<String>, body: Bytes) 
     answer(&ctx, &location, outcome)
 }
 
-pub async fn list_page(ctx: Ctx) -> Response {
-    // TODO(merge): the list through Service::list_integrations once main has it.
+pub async fn list_page(ctx: Ctx, RawQuery(raw): RawQuery) -> Response {
+    let pairs = pairs_of(raw.as_deref());
+    let (enabled, vendor, cursor) = (
+        get(&pairs, "enabled"),
+        get(&pairs, "vendorId"),
+        get(&pairs, "cursor"),
+    );
+    let mut query = vec![("limit".to_owned(), "50".to_owned())];
+    for (name, value) in [
+        ("enabled", enabled),
+        ("vendorId", vendor),
+        ("cursor", cursor),
+    ] {
+        if !value.trim().is_empty() {
+            query.push((name.to_owned(), value.trim().to_owned()));
+        }
+    }
+    let (items, next, problem) = match ctx.service.list_integrations(&ctx.caller, query).await {
+        Ok(list) => (list.items, list.next_cursor, None),
+        Err(e @ DomainError::Invalid { .. }) => (Vec::new(), None, Some(describe(&e))),
+        Err(e) => return PageError(e).into_response(),
+    };
+    let filters = [("enabled", enabled), ("vendorId", vendor)];
     let body = html! {
-        form.filters method="get" action="/console/integrations/open" {
+        form.filters method="get" action="/console/integrations" role="search" aria-label="Filters" {
             div {
-                label for="applicationId" { "Application id" }
-                input #applicationId type="text" name="applicationId" required;
+                label for="enabled" { "State" }
+                select #enabled name="enabled" {
+                    option value="" selected[enabled.is_empty()] { "Any" }
+                    option value="true" selected[enabled == "true"] { "Enabled" }
+                    option value="false" selected[enabled == "false"] { "Disabled" }
+                }
             }
-            div { button type="submit" { "Open" } }
+            @if ctx.caller.vendor_id.is_none() {
+                div {
+                    label for="vendorId" { "Vendor" }
+                    input #vendorId type="text" name="vendorId" value=(vendor);
+                }
+            }
+            div { button type="submit" { "Apply" } }
+        }
+        @if let Some(p) = &problem { p.flash.error role="alert" { (p) } }
+        (integration_table(&items))
+        nav.pager aria-label="Pages" {
+            @if !cursor.is_empty() {
+                a href={ "/console/integrations?" (crate::query_string(filters)) } { "First page" }
+            }
+            @if let Some(n) = &next {
+                a rel="next" href={ "/console/integrations?" (crate::query_string(filters.into_iter().chain([("cursor", n.as_str())]))) } { "Next page" }
+            }
         }
     };
     page(&ctx, "/console/integrations", "Integrations", body).into_response()
 }
 
-/// The integrations disabled now, for the overview.
-pub(crate) async fn disabled_now(_ctx: &Ctx) -> Markup {
-    // TODO(merge): Service::list_integrations with enabled=false.
-    html! { p.muted { "The list of integrations comes with the integrations list route." } }
+fn integration_table(items: &[IntegrationView]) -> Markup {
+    html! {
+        div.table-wrap {
+            table {
+                thead {
+                    tr {
+                        th scope="col" { "Application" } th scope="col" { "Name" } th scope="col" { "Vendor" }
+                        th scope="col" { "State" } th scope="col" { "Successive failures" } th scope="col" { "Disabled at" }
+                    }
+                }
+                tbody {
+                    @if items.is_empty() { tr { td colspan="6" { "No integrations match." } } }
+                    @for i in items {
+                        tr data-application=(i.application_id.as_str()) {
+                            td { a href={ "/console/integrations/" (segment(i.application_id.as_str())) } { (i.application_id.as_str()) } }
+                            td { (i.application_name) }
+                            td { (i.vendor_id.as_str()) }
+                            td { (enabled_badge(i.enabled)) }
+                            td { (i.successive_failures) }
+                            td { @if let Some(t) = &i.disabled_at { (when(t)) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The integrations disabled now (the first hundred), for the overview.
+pub(crate) async fn disabled_now(ctx: &Ctx) -> Markup {
+    let query = vec![
+        ("enabled".to_owned(), "false".to_owned()),
+        ("limit".to_owned(), "100".to_owned()),
+    ];
+    match ctx.service.list_integrations(&ctx.caller, query).await {
+        Ok(list) if list.items.is_empty() => {
+            html! { p.muted { "None: every integration is enabled." } }
+        }
+        Ok(list) => html! {
+            (integration_table(&list.items))
+            @if list.next_cursor.is_some() {
+                p { a href="/console/integrations?enabled=false" { "Every disabled integration" } }
+            }
+        },
+        Err(e) => html! { p.flash.error { (describe(&e)) } },
+    }
 }
