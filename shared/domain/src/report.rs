@@ -683,7 +683,7 @@ impl Service {
     ) -> Result<IntegrationList, DomainError> {
         caller.require(&[Role::Admin, Role::Manager, Role::Vendor])?;
         let params = Params::new(pairs, &["enabled", "vendorId", "limit", "cursor"])?;
-        let asked = params.get("vendorId", |v| VendorId::parse(v))?;
+        let asked = params.get("vendorId", VendorId::parse)?;
         let vendor = match (&caller.vendor_id, asked) {
             // A vendor asking for another vendor's integrations sees none,
             // as it sees none of them anywhere else.
