@@ -3,7 +3,9 @@
 # loopback, lints template.yaml (cfn-lint and sam validate --lint), deploys it
 # to ministack, runs schemathesis against a local runner's /openapi.json,
 # then runs every test of the workspace, the black-box flow against that
-# deployment included.
+# deployment included; last, the console's tests in a real browser
+# (tests/console/run.sh: Playwright driving Debian's chromium against a local
+# runner it starts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source tests/scripts/services.sh
@@ -22,3 +24,4 @@ cargo build --workspace --bins
 deploy_to_ministack
 run_schemathesis
 cargo nextest run --workspace --no-fail-fast "$@"
+tests/console/run.sh

@@ -123,9 +123,10 @@ struct OAuthCredentials {
     /// Not empty.
     #[schema(pattern = r"\S")]
     consumer_key: String,
-    /// Not empty.
+    /// Not empty. Required when the integration is created; left out of an
+    /// update, the kept secret stays.
     #[schema(min_length = 1)]
-    consumer_secret: String,
+    consumer_secret: Option<String>,
 }
 
 /// `POST /v1/api-keys`.

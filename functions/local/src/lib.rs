@@ -683,9 +683,10 @@ pub fn api() -> utoipa_axum::router::OpenApiRouter<iev_http::AppState> {
         .routes(utoipa_axum::routes!(openapi_json))
 }
 
-/// Every function's routes, as one router.
+/// Every function's routes, and the console at `/`, as one router.
 pub fn router() -> axum::Router<iev_http::AppState> {
-    iev_http::with_fallbacks(api().into())
+    let api: axum::Router<iev_http::AppState> = api().into();
+    iev_http::with_fallbacks(api.merge(iev_console::router()))
 }
 
 /// The API's OpenAPI 3.1 document, generated from the routes the runner serves

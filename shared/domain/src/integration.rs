@@ -144,9 +144,19 @@ struct IntegrationInput {
     importable_application_uuid: Option<String>,
     vendor_id: String,
     notification_urls: BTreeMap<String, String>,
-    oauth: OAuthCredentials,
+    oauth: OAuthInput,
     #[serde(default)]
     alert_url: Option<String>,
+}
+
+/// The consumer secret may be left out of an update: the kept one stays (it
+/// is never shown, so a form that edits the URLs cannot send it back).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct OAuthInput {
+    consumer_key: String,
+    #[serde(default)]
+    consumer_secret: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -155,11 +165,31 @@ pub struct IntegrationSettings {
     pub importable_application_uuid: Option<String>,
     pub vendor_id: VendorId,
     pub notification_urls: BTreeMap<EventType, NotificationUrl>,
-    pub oauth: OAuthCredentials,
+    pub consumer_key: String,
+    /// `None`: keep the integration's secret (refused for a new integration).
+    pub consumer_secret: Option<String>,
     pub alert_url: Option<String>,
 }
 
 impl IntegrationSettings {
+    /// The credentials to store: the new secret, or the one `existing` keeps.
+    pub fn oauth(&self, existing: Option<&Integration>) -> Result<OAuthCredentials, DomainError> {
+        let consumer_secret = match (&self.consumer_secret, existing) {
+            (Some(secret), _) => secret.clone(),
+            (None, Some(e)) => e.oauth.consumer_secret.clone(),
+            (None, None) => {
+                return Err(DomainError::invalid(
+                    "oauth.consumerSecret",
+                    "a new integration needs a consumer secret",
+                ))
+            }
+        };
+        Ok(OAuthCredentials {
+            consumer_key: self.consumer_key.clone(),
+            consumer_secret,
+        })
+    }
+
     pub fn parse(json: &[u8]) -> Result<Self, DomainError> {
         let input: IntegrationInput = crate::error::parse_json(json, "integration")?;
         if input.application_name.trim().is_empty() {
@@ -182,7 +212,7 @@ impl IntegrationSettings {
                 "must not be empty",
             ));
         }
-        if input.oauth.consumer_secret.is_empty() {
+        if input.oauth.consumer_secret.as_deref() == Some("") {
             return Err(DomainError::invalid(
                 "oauth.consumerSecret",
                 "must not be empty",
@@ -196,7 +226,8 @@ impl IntegrationSettings {
             importable_application_uuid: input.importable_application_uuid,
             vendor_id,
             notification_urls: urls,
-            oauth: input.oauth,
+            consumer_key: input.oauth.consumer_key,
+            consumer_secret: input.oauth.consumer_secret,
             alert_url: input.alert_url,
         })
     }
@@ -290,6 +321,49 @@ mod tests {
             }
             other => panic!("expected Invalid, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn an_update_without_a_consumer_secret_keeps_the_kept_one_and_a_new_integration_needs_one() {
+        let body = serde_json::json!({
+            "applicationName": "Widget", "vendorId": "v-1",
+            "notificationUrls": {},
+            "oauth": {"consumerKey": "k2"}
+        });
+        let settings = IntegrationSettings::parse(body.to_string().as_bytes()).unwrap();
+        assert!(matches!(
+            settings.oauth(None),
+            Err(DomainError::Invalid { field: Some(f), .. }) if f == "oauth.consumerSecret"
+        ));
+        let now = chrono::Utc::now();
+        let existing = Integration {
+            application_id: ApplicationId::parse("app-1").unwrap(),
+            application_name: "Widget".into(),
+            importable_application_uuid: None,
+            vendor_id: VendorId::parse("v-1").unwrap(),
+            notification_urls: BTreeMap::new(),
+            oauth: OAuthCredentials {
+                consumer_key: "k".into(),
+                consumer_secret: "kept".into(),
+            },
+            alert_url: None,
+            enabled: true,
+            successive_failures: 0,
+            disabled_at: None,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        let oauth = settings.oauth(Some(&existing)).unwrap();
+        assert_eq!(
+            (oauth.consumer_key.as_str(), oauth.consumer_secret.as_str()),
+            ("k2", "kept")
+        );
+        let empty = serde_json::json!({
+            "applicationName": "Widget", "vendorId": "v-1", "notificationUrls": {},
+            "oauth": {"consumerKey": "k", "consumerSecret": ""}
+        });
+        assert!(IntegrationSettings::parse(empty.to_string().as_bytes()).is_err());
     }
 
     #[test]

@@ -82,6 +82,15 @@ impl ReportField {
             .collect()
     }
 
+    /// Every named field, the twelve defaults first, in the report's order;
+    /// custom attributes come on top, one per name.
+    pub fn all() -> Vec<ReportField> {
+        FIELDS
+            .iter()
+            .map(|(n, h)| ReportField::Named(n, h))
+            .collect()
+    }
+
     pub fn parse(name: &str) -> Result<Self, String> {
         if let Some((n, h)) = FIELDS.iter().find(|(n, _)| *n == name) {
             return Ok(ReportField::Named(n, h));
@@ -361,6 +370,16 @@ impl CursorKey {
         mac.update(&[0]);
         mac.update(payload.as_bytes());
         mac
+    }
+
+    /// A secret for another purpose (the console's session cookies), derived
+    /// from this one, so that a deployment keeps one secret and a value made
+    /// for one purpose never opens as another.
+    pub fn derive(&self, purpose: &str) -> Vec<u8> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(b"iev derived key\0");
+        mac.update(purpose.as_bytes());
+        mac.finalize().into_bytes().to_vec()
     }
 
     pub fn seal(&self, scope: &str, position: &Position) -> String {

@@ -142,7 +142,14 @@ impl Service {
         let key = bearer
             .filter(|k| !k.is_empty())
             .ok_or(DomainError::Unauthenticated)?;
-        let hash = KeyHash::of(key);
+        self.authenticate_hash(&KeyHash::of(key)).await
+    }
+
+    /// Who holds the key with this hash: the console's session carries the
+    /// hash (sealed), never the key, and is checked through here on every
+    /// request, so a revoked key ends its sessions too.
+    pub async fn authenticate_hash(&self, hash: &KeyHash) -> Result<Caller, DomainError> {
+        let hash = hash.clone();
         if self.config.admin_key.as_ref() == Some(&hash) {
             return Ok(Caller {
                 key_id: key_id_of(&hash),
@@ -341,6 +348,7 @@ impl Service {
                 return Err(DomainError::NotFound("integration"));
             }
         }
+        let oauth = settings.oauth(existing.as_ref())?;
         let now = self.clock.now();
         let integration = match existing.clone() {
             Some(e) => Integration {
@@ -348,7 +356,7 @@ impl Service {
                 importable_application_uuid: settings.importable_application_uuid,
                 vendor_id: settings.vendor_id,
                 notification_urls: settings.notification_urls,
-                oauth: settings.oauth,
+                oauth,
                 alert_url: settings.alert_url,
                 updated_at: now,
                 version: e.version + 1,
@@ -360,7 +368,7 @@ impl Service {
                 importable_application_uuid: settings.importable_application_uuid,
                 vendor_id: settings.vendor_id,
                 notification_urls: settings.notification_urls,
-                oauth: settings.oauth,
+                oauth,
                 alert_url: settings.alert_url,
                 enabled: true,
                 successive_failures: 0,

@@ -257,11 +257,14 @@ pub fn with_fallbacks(router: Router<AppState>) -> Router<AppState> {
 /// nothing of a 5xx's.
 async fn in_error_shape(response: Response) -> Response {
     let status = response.status();
-    let is_json = response
+    // JSON is the API's shape; HTML is the console's own error page.
+    let is_shaped = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
-    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        .is_some_and(|v| {
+            v.as_bytes().starts_with(b"application/json") || v.as_bytes().starts_with(b"text/html")
+        });
+    if is_shaped || !(status.is_client_error() || status.is_server_error()) {
         return response;
     }
     let (parts, body) = response.into_parts();

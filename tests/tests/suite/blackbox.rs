@@ -151,7 +151,7 @@ async fn the_black_box_flow_passes_against_template_yaml_deployed_to_an_aws_emul
         .trim()
         .to_owned();
     let functions = stack.stack["functions"].as_object().expect("functions");
-    assert_eq!(functions.len(), 8, "{functions:?}");
+    assert_eq!(functions.len(), 9, "{functions:?}");
     for (logical, name) in functions {
         let config = stack.aws(&[
             "lambda",
@@ -165,4 +165,10 @@ async fn the_black_box_flow_passes_against_template_yaml_deployed_to_an_aws_emul
         );
         assert!(config.contains("IEV_TABLE"), "{logical}: {config}");
     }
+    // The console is served by the stack as by the runner.
+    let (status, page) = target
+        .send(Method::GET, "/console/sign-in", None, None)
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains(">API key</label>"), "{page}");
 }
