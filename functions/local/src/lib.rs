@@ -409,7 +409,7 @@ pub async fn start(config: RunnerConfig) -> Result<Running, RunnerError> {
         start_demo_vendor(&service, &admin_key).await?;
     }
     let pending = store
-        .pending_event_ids()
+        .pending_deliveries()
         .await
         .map_err(|e| RunnerError::Store(e.to_string()))?;
     if !pending.is_empty() {
@@ -418,11 +418,14 @@ pub async fn start(config: RunnerConfig) -> Result<Running, RunnerError> {
             "re-queueing events accepted before the last stop"
         );
     }
-    for event_id in pending {
-        let mut message = DispatchMessage::new(event_id);
-        // This runner's data directory is its own: a lease still live was
-        // left by its previous run, which stopped mid-call.
-        message.reclaim = true;
+    for (event_id, application_id) in pending {
+        let message = DispatchMessage {
+            // This runner's data directory is its own: a lease still live
+            // was left by its previous run, which stopped mid-call.
+            reclaim: true,
+            application_id: Some(application_id),
+            ..DispatchMessage::new(event_id)
+        };
         queue
             .enqueue(&message)
             .await

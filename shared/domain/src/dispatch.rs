@@ -411,11 +411,13 @@ impl Service {
                         Ok(request) => self.outbound.send(request).await,
                         Err(why) => OutboundResult::Refused(why),
                     };
+                    let verdict = interpret_call(event.body.kind, &result);
                     if let Some(permit) = permit {
-                        let reached = match &result {
-                            OutboundResult::Timeout | OutboundResult::Unreachable(_) => {
+                        let reached = match (&result, &verdict) {
+                            (OutboundResult::Timeout | OutboundResult::Unreachable(_), _) => {
                                 Reached::Unanswered
                             }
+                            (_, Verdict::Delivered | Verdict::Async) => Reached::Delivered,
                             _ => Reached::Answered,
                         };
                         permit.finish(reached, &self.config.dispatch);
@@ -424,11 +426,7 @@ impl Service {
                         OutboundResult::Response { body, .. } => excerpt(body),
                         _ => None,
                     };
-                    (
-                        interpret_call(event.body.kind, &result),
-                        status_of(&result),
-                        body,
-                    )
+                    (verdict, status_of(&result), body)
                 }
             },
         };

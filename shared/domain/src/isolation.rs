@@ -34,6 +34,10 @@ struct Lane {
     /// The cool-down the circuit opens for next; doubles after a failed probe.
     cool_down: Option<Duration>,
     probing: bool,
+    /// Whether this instance's last call to it delivered: a vendor known to
+    /// work gets its full bound; one not yet seen to work, or failing now,
+    /// only as many calls as could fail without passing the disabling limit.
+    proven: bool,
 }
 
 /// Each integration's calls in flight and circuit, on this instance.
@@ -61,10 +65,12 @@ pub struct Permit {
     finished: bool,
 }
 
-/// What a call found, as the circuit sees it.
+/// What a call found, as the circuit and the disabling bound see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Reached {
-    /// The vendor answered, whatever it said.
+    /// The vendor took the event.
+    Delivered,
+    /// The vendor answered, but did not take it.
     Answered,
     /// It timed out, or could not be connected to.
     Unanswered,
@@ -74,8 +80,12 @@ impl Isolation {
     /// Admits a call to `application_id` if its circuit is closed (or this is
     /// its probe), fewer than `max_in_flight` calls to it are in flight, and,
     /// when the event counts toward disabling, the failures already counted
-    /// plus those calls still leave room below the disabling limit: once ten
-    /// are counted, or could be by the calls under way, no further call starts.
+    /// plus those calls still leave room below the disabling limit, while the
+    /// integration is not known to work (no delivery yet on this instance,
+    /// its last call failed, or failures are counted): once ten are counted,
+    /// or could be by the calls under way, no further call starts. A vendor
+    /// that works gets its full bound; if it then fails, the calls already
+    /// under way may all count.
     pub fn admit(
         self: &Arc<Self>,
         application_id: &str,
@@ -99,7 +109,11 @@ impl Isolation {
             return Admission::Defer(BOUND_WAIT);
         }
         if let Some(counted) = counted_failures {
-            if lane.counting > 0 && counted.saturating_add(lane.counting) >= config.disable_after {
+            let strict = !lane.proven || counted > 0;
+            if strict
+                && lane.counting > 0
+                && counted.saturating_add(lane.counting) >= config.disable_after
+            {
                 return Admission::Defer(BOUND_WAIT);
             }
         }
@@ -161,8 +175,9 @@ impl Isolation {
         let (Some(reached), Some(config)) = (reached, config) else {
             return;
         };
+        lane.proven = reached == Reached::Delivered;
         match reached {
-            Reached::Answered => {
+            Reached::Delivered | Reached::Answered => {
                 lane.unanswered = 0;
                 lane.open_until = None;
                 lane.cool_down = None;
@@ -187,8 +202,10 @@ impl Isolation {
                 }
             }
         }
-        // An idle lane with nothing to remember is not kept.
-        if lane.in_flight == 0 && lane.unanswered == 0 && lane.open_until.is_none() {
+        // An idle lane with nothing to remember is not kept (a vendor seen
+        // to work is remembered, so that its next burst gets its full bound).
+        if lane.in_flight == 0 && lane.unanswered == 0 && lane.open_until.is_none() && !lane.proven
+        {
             lanes.remove(&permit.application_id);
         }
     }
@@ -265,6 +282,43 @@ mod tests {
         let _uncounted = go(iso.admit("a", &c, None));
         drop(one);
         let _again = go(iso.admit("a", &c, Some(9)));
+    }
+
+    #[tokio::test]
+    async fn a_vendor_seen_to_deliver_gets_its_full_bound_and_loses_it_when_it_fails() {
+        let iso = Arc::new(Isolation::default());
+        let c = DispatchConfig {
+            max_in_flight: 20,
+            disable_after: 10,
+            ..config()
+        };
+        let admitted = |n| {
+            (0..n)
+                .map(|_| iso.admit("a", &c, Some(0)))
+                .collect::<Vec<_>>()
+        };
+        let first = admitted(12);
+        assert_eq!(
+            first
+                .iter()
+                .filter(|a| matches!(a, Admission::Go(_)))
+                .count(),
+            10
+        );
+        drop(first);
+        go(iso.admit("a", &c, Some(0))).finish(Reached::Delivered, &c);
+        let proven = admitted(20);
+        assert!(proven.iter().all(|a| matches!(a, Admission::Go(_))));
+        drop(proven);
+        go(iso.admit("a", &c, Some(0))).finish(Reached::Answered, &c);
+        let failing = admitted(12);
+        assert_eq!(
+            failing
+                .iter()
+                .filter(|a| matches!(a, Admission::Go(_)))
+                .count(),
+            10
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -737,6 +737,20 @@ impl SqliteStore {
     /// Ids of accepted events not yet delivered, oldest first: the outbox the
     /// local runner replays into its queue at start-up. One pass over the
     /// `events_newest` index, never the rows (about 50 bytes an event).
+    /// Every event still PENDING with its application, oldest first: the
+    /// outbox a runner queues again at start, in its applications' lanes.
+    pub async fn pending_deliveries(&self) -> Result<Vec<(String, String)>, StoreError> {
+        self.query(|c| {
+            select(
+                c,
+                "SELECT id, application_id FROM events WHERE status = 'PENDING' ORDER BY created_ms",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+        })
+        .await
+    }
+
     pub async fn pending_event_ids(&self) -> Result<Vec<String>, StoreError> {
         self.query(|c| {
             select(
