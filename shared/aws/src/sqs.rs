@@ -61,6 +61,7 @@ impl SqsQueue {
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(body)
+            .set_message_group_id(message.application_id.clone())
             .delay_seconds(seconds)
             .send()
             .await
@@ -78,6 +79,10 @@ impl DispatchQueue for SqsQueue {
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(body)
+            // SQS fair queues: on a standard queue the group is the tenant,
+            // so one application's backlog does not hold up the others'
+            // messages' dwell time (ordering and throughput stay standard).
+            .set_message_group_id(message.application_id.clone())
             .send()
             .await
             .map_err(|e| crate::sdk_error("SendMessage", e))?;

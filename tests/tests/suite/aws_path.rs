@@ -123,11 +123,32 @@ async fn the_ingest_handler_stores_the_event_in_dynamodb_and_queues_it_in_sqs() 
         .unwrap()
         .expect("the event is stored");
     assert_eq!(stored.token, body["token"].as_str().unwrap());
+    let out = queue
+        .client()
+        .receive_message()
+        .queue_url(queue.queue_url())
+        .wait_time_seconds(1)
+        .message_system_attribute_names(
+            aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId,
+        )
+        .send()
+        .await
+        .unwrap();
+    let message = out.messages().first().expect("a dispatch message");
     let queued = DispatchMessage {
         application_id: Some("app-1".into()),
         ..DispatchMessage::new(id)
     };
-    assert_eq!(receive(&queue).await, vec![queued]);
+    assert_eq!(
+        serde_json::from_str::<DispatchMessage>(message.body().unwrap()).unwrap(),
+        queued
+    );
+    // The application is the message's group: SQS fair queues keep one
+    // application's backlog from holding up the others' messages.
+    let group = message
+        .attributes()
+        .and_then(|a| a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId));
+    assert_eq!(group.map(String::as_str), Some("app-1"));
 }
 
 #[tokio::test]
