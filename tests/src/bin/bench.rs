@@ -57,6 +57,20 @@ async fn wait_until_up(client: &reqwest::Client, url: &str) {
     panic!("{url} did not come up");
 }
 
+/// One POST of an event, which must be accepted, read to its end.
+async fn post_accepted(client: &reqwest::Client, url: &str, key: &str, body: &[u8]) {
+    let resp = client
+        .post(url)
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(resp.status().as_u16(), 202, "every request is accepted");
+    resp.bytes().await.expect("response read");
+}
+
 /// `total` POSTs of `body` from `CONNECTIONS` concurrent keep-alive connections.
 async fn load(
     url: &str,
@@ -79,16 +93,7 @@ async fn load(
                 let mut hist = Histogram::<u64>::new(3).unwrap();
                 while next.fetch_add(1, Ordering::Relaxed) < total {
                     let t = Instant::now();
-                    let resp = client
-                        .post(&url)
-                        .bearer_auth(&key)
-                        .header("content-type", "application/json")
-                        .body(body.as_ref().clone())
-                        .send()
-                        .await
-                        .expect("request sent");
-                    assert_eq!(resp.status().as_u16(), 202, "every request is accepted");
-                    resp.bytes().await.expect("response read");
+                    post_accepted(&client, &url, &key, &body).await;
                     hist.record(t.elapsed().as_micros() as u64).unwrap();
                 }
                 hist
@@ -564,16 +569,7 @@ async fn sustained(seconds: u64) {
                     if second >= seconds {
                         break per_second;
                     }
-                    let resp = client
-                        .post(&url)
-                        .bearer_auth(&key)
-                        .header("content-type", "application/json")
-                        .body(body.as_ref().clone())
-                        .send()
-                        .await
-                        .expect("request sent");
-                    assert_eq!(resp.status().as_u16(), 202, "every request is accepted");
-                    resp.bytes().await.expect("response read");
+                    post_accepted(&client, &url, &key, &body).await;
                     per_second[second as usize]
                         .record(t.elapsed().as_micros() as u64)
                         .unwrap();
