@@ -7,6 +7,13 @@
   'use strict';
   var pending = null;
 
+  // Pages are never kept for Back (historyCacheSize 0); a snapshot an older
+  // version left is removed.
+  try {
+    window.sessionStorage.removeItem('htmx-history-cache');
+    window.localStorage.removeItem('htmx-history-cache');
+  } catch (e) { /* storage refused: nothing kept either */ }
+
   function announce(form, text) {
     var live = form.querySelector('[data-announce]') || document.getElementById('announce');
     if (live) { live.textContent = text; }

@@ -29,6 +29,9 @@ const FILTERS: [&str; 9] = [
 const PAGE_ROWS: &str = "50";
 /// A download holds at most this many rows (ten of the API's largest pages).
 pub const CSV_MAX_ROWS: usize = 10_000;
+/// And at most this many bytes: a Lambda function's answer through API
+/// Gateway cannot pass 6 MB. The daily export has no such bound.
+pub const CSV_MAX_BYTES: usize = 5 * 1024 * 1024;
 const FIELDS_COOKIE: &str = "iev_fields";
 
 pub(crate) fn pairs_of(raw: Option<&str>) -> Vec<(String, String)> {
@@ -154,7 +157,7 @@ pub async fn landing(ctx: Ctx, RawQuery(raw): RawQuery, headers: HeaderMap) -> R
                 a href=(n) rel="next" { "Next page" }
             }
         }
-        p.hint { "Newest first, " (PAGE_ROWS) " a page. Download CSV writes the filters and fields shown, up to " (CSV_MAX_ROWS) " rows; the daily export has everything." }
+        p.hint { "Newest first, " (PAGE_ROWS) " a page. Download CSV writes the filters and fields shown, up to " (CSV_MAX_ROWS) " rows or 5 MB; the daily export has everything." }
     };
     page(&ctx, "/", "Failed Integration Events", body).into_response()
 }
@@ -433,7 +436,11 @@ pub async fn download_csv(ctx: Ctx, RawQuery(raw): RawQuery, headers: HeaderMap)
     let pairs = pairs_of(raw.as_deref());
     let fields = chosen_fields(&headers, &ctx.caller.key_id);
     let mut csv = CsvReport::new(fields.clone());
-    let mut out = Vec::new();
+    // The header row, even when no record matches.
+    let mut out = match csv.page(&[]) {
+        Ok(header) => header,
+        Err(e) => return PageError(e).into_response(),
+    };
     let mut cursor: Option<String> = None;
     let mut rows = 0;
     loop {
@@ -448,13 +455,21 @@ pub async fn download_csv(ctx: Ctx, RawQuery(raw): RawQuery, headers: HeaderMap)
             Err(e) => return PageError(e).into_response(),
         };
         let take = page.items.len().min(CSV_MAX_ROWS - rows);
-        match csv.page(&page.items[..take]) {
-            Ok(bytes) => out.extend(bytes),
-            Err(e) => return PageError(e).into_response(),
+        let mut full = false;
+        // Row by row, so that the file stops whole below the byte bound.
+        for item in page.items[..take].chunks(1) {
+            match csv.page(item) {
+                Ok(bytes) if out.len() + bytes.len() > CSV_MAX_BYTES => {
+                    full = true;
+                    break;
+                }
+                Ok(bytes) => out.extend(bytes),
+                Err(e) => return PageError(e).into_response(),
+            }
+            rows += 1;
         }
-        rows += take;
         match page.next_cursor {
-            Some(next) if rows < CSV_MAX_ROWS => cursor = Some(next),
+            Some(next) if rows < CSV_MAX_ROWS && !full => cursor = Some(next),
             _ => break,
         }
     }

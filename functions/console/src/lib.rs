@@ -382,7 +382,9 @@ fn head(title: &str) -> Markup {
             meta name="viewport" content="width=device-width, initial-scale=1";
             // htmx must not add inline styles or evaluate code: the CSP refuses both.
             // Error pages (404, a refused sign-in) are swapped in like any other.
-            meta name="htmx-config" content=r#"{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"responseHandling":[{"code":"204","swap":false},{"code":"...","swap":true}]}"#;
+            // No page is kept in the browser's storage for Back (htmx's history
+            // cache): a new key is shown once, and nothing outlives a sign-out.
+            meta name="htmx-config" content=r#"{"includeIndicatorStyles":false,"allowEval":false,"allowScriptTags":false,"historyCacheSize":0,"refreshOnHistoryMiss":true,"responseHandling":[{"code":"204","swap":false},{"code":"...","swap":true}]}"#;
             title { (title) " · Integration Events" }
             link rel="stylesheet" href=(assets::url("console.css"));
             script src=(assets::url("htmx.min.js")) defer {}

@@ -338,3 +338,29 @@ async fn assets_are_versioned_kept_for_a_year_and_small() {
         assets::served_bytes()
     );
 }
+
+#[tokio::test]
+async fn a_csv_download_stops_whole_rows_below_the_byte_bound_a_lambda_answer_allows() {
+    let app = app().await;
+    let cookie = app.session(ADMIN).await;
+    // 100 failures of 60 KiB each: 6 MB in all, past the bound.
+    let long = "m".repeat(60 * 1024);
+    for _ in 0..100 {
+        app.failure("app-1", "v-1", &long).await;
+    }
+    let csv = app.get("/console/failures.csv", &cookie).await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert!(
+        csv.body.len() <= failures::CSV_MAX_BYTES,
+        "{} bytes",
+        csv.body.len()
+    );
+    let mut reader = ::csv::Reader::from_reader(csv.body.as_bytes());
+    let rows: Vec<::csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+    assert!(
+        (70..100).contains(&rows.len()),
+        "whole rows up to the bound: {}",
+        rows.len()
+    );
+    assert!(rows.iter().all(|r| r.iter().any(|cell| cell == long)));
+}

@@ -45,7 +45,7 @@ impl Lanes {
                 break;
             };
             let running = self.running.get(&lane).copied().unwrap_or(0);
-            let blocked = if lane != UNKNOWN && running >= bound {
+            let blocked = if lane != UNKNOWN && running >= bound.max(1) {
                 true
             } else if let Some(wait) = held(&lane) {
                 wake = Some(wake.map_or(wait, |w| w.min(wait)));

@@ -532,6 +532,15 @@ fn spawn_worker(
     })
 }
 
+/// A delivery's place in its lane: dropped, it tells the worker the slot is free.
+struct LaneSlot(tokio::sync::mpsc::UnboundedSender<String>, String);
+
+impl Drop for LaneSlot {
+    fn drop(&mut self) {
+        let _ = self.0.send(std::mem::take(&mut self.1));
+    }
+}
+
 /// Runs one delivery; says on `ended` when its lane's slot is free again,
 /// before a retry waits out its backoff.
 fn start_delivery(
@@ -542,14 +551,15 @@ fn start_delivery(
     (ended, lane): (tokio::sync::mpsc::UnboundedSender<String>, String),
 ) {
     tokio::spawn(async move {
+        // Frees the lane's slot however the delivery ends, a panic included.
+        let slot = LaneSlot(ended, lane);
         let span = tracing::info_span!(
             "delivery",
             event_id = %message.event_id,
             application_id = tracing::field::Empty
         );
         let outcome = service.handle_message(&message).instrument(span).await;
-        drop(running);
-        let _ = ended.send(lane);
+        drop((running, slot));
         let delay = match outcome {
             Ok(DispatchOutcome::Done) => return,
             Ok(DispatchOutcome::RetryAfter(delay) | DispatchOutcome::Deferred(delay)) => delay,

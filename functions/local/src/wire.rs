@@ -63,22 +63,29 @@ fn shaped(head: &[u8]) -> Option<Vec<u8>> {
 }
 
 impl<S: AsyncWrite + Unpin> ShapedErrors<S> {
-    /// Writes out the replacement; once all of it is out, answers that
-    /// hyper's bytes were written.
-    fn drive(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        while let Some((bytes, written, stands_for)) = self.replacing.as_mut() {
+    /// Writes out what is left of the replacement (keeping it, so that the
+    /// next `poll_write` can answer for hyper's bytes).
+    fn drive(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while let Some((bytes, written, _)) = self.replacing.as_mut() {
             if *written == bytes.len() {
-                let n = *stands_for;
-                self.replacing = None;
-                return Poll::Ready(Ok(n));
+                return Poll::Ready(Ok(()));
             }
             match Pin::new(&mut self.inner).poll_write(cx, &bytes[*written..]) {
                 Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
                 Poll::Ready(Ok(n)) => *written += n,
-                other => return other,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
             }
         }
-        Poll::Ready(Ok(0))
+        Poll::Ready(Ok(()))
+    }
+
+    /// Once the replacement is out: how many of hyper's bytes it stood for
+    /// (at most what hyper offers now).
+    fn answer(&mut self, cx: &mut Context<'_>, offered: usize) -> Poll<io::Result<usize>> {
+        std::task::ready!(self.drive(cx))?;
+        let stands_for = self.replacing.take().map_or(0, |(_, _, n)| n);
+        Poll::Ready(Ok(stands_for.min(offered)))
     }
 }
 
@@ -104,7 +111,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ShapedErrors<S> {
                 None => return Pin::new(&mut self.inner).poll_write(cx, buf),
             }
         }
-        self.drive(cx)
+        self.answer(cx, buf.len())
     }
 
     fn poll_write_vectored(
@@ -112,6 +119,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ShapedErrors<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        let offered = bufs.iter().map(|b| b.len()).sum();
         if self.replacing.is_none() {
             let first = bufs.iter().find(|b| !b.is_empty());
             match first.and_then(|b| shaped(b).map(|bytes| (bytes, b.len()))) {
@@ -119,7 +127,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ShapedErrors<S> {
                 None => return Pin::new(&mut self.inner).poll_write_vectored(cx, bufs),
             }
         }
-        self.drive(cx)
+        self.answer(cx, offered)
     }
 
     fn is_write_vectored(&self) -> bool {

@@ -608,7 +608,12 @@ impl KeyStore for DynamoStore {
                 KEYS_PARTITION.into(),
                 None,
                 usize::MAX,
-                |_| true,
+                |item| {
+                    item.get("SK")
+                        .and_then(|v| v.as_s().ok())
+                        .map(String::as_str)
+                        == Some("KEY")
+                },
             )
             .await?;
         let keys: Vec<ApiKeyRecord> = items.iter().map(key_from_item).collect::<Result<_, _>>()?;
@@ -721,9 +726,18 @@ impl IntegrationStore for DynamoStore {
                 query.after.as_ref().map(|a| a.as_str().to_owned()),
                 query.limit,
                 |item| {
-                    enabled.is_none_or(|want| {
-                        item.get("enabled").and_then(|v| v.as_bool().ok()).copied() == Some(want)
-                    })
+                    // Only integrations: another item's key could spell the
+                    // same partition (a vendor named like a state).
+                    let is_integration = item
+                        .get("SK")
+                        .and_then(|v| v.as_s().ok())
+                        .map(String::as_str)
+                        == Some("INTEGRATION");
+                    is_integration
+                        && enabled.is_none_or(|want| {
+                            item.get("enabled").and_then(|v| v.as_bool().ok()).copied()
+                                == Some(want)
+                        })
                 },
             )
             .await?;

@@ -361,6 +361,10 @@ impl Service {
             event.attempts.pop();
         }
         let started = self.clock.now();
+        // The call stays in flight for the isolation bounds until its failure
+        // (if it failed) is counted in the store: a call admitted meanwhile
+        // would read a count one short.
+        let mut ending: Option<(Permit, Reached)> = None;
         let not_sent = |code: ErrorCode, category: Category, message: String| {
             (
                 Verdict::Failed {
@@ -420,7 +424,7 @@ impl Service {
                             (_, Verdict::Delivered | Verdict::Async) => Reached::Delivered,
                             _ => Reached::Answered,
                         };
-                        permit.finish(reached, &self.config.dispatch);
+                        ending = Some((permit, reached));
                     }
                     let body = match &result {
                         OutboundResult::Response { body, .. } => excerpt(body),
@@ -456,8 +460,13 @@ impl Service {
             },
             response_excerpt: body_excerpt,
         };
-        self.settle(event, integration.as_ref(), verdict, attempt)
-            .await
+        let settled = self
+            .settle(event, integration.as_ref(), verdict, attempt)
+            .await;
+        if let Some((permit, reached)) = ending {
+            permit.finish(reached, &self.config.dispatch);
+        }
+        settled
     }
 
     /// An OAuth-signed request with the integration's consumer key and secret.

@@ -361,8 +361,8 @@ fn run_writer(conn: Connection, jobs: std::sync::mpsc::Receiver<Job>) {
 
 /// Answers a batch without committing any of it: the WAL is at its bound and
 /// cannot be started over, because the disk is full (a checkpoint cannot grow
-/// the database file) or a reader holds it. Writing on would grow the WAL
-/// without end; refusing tells each caller to retry (503).
+/// the database file). Writing on would grow the WAL without end; refusing
+/// tells each caller to retry (503).
 fn refuse(conn: &Connection, batch: Vec<Job>) {
     tracing::error!(
         writes = batch.len(),
@@ -734,11 +734,10 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Ids of accepted events not yet delivered, oldest first: the outbox the
-    /// local runner replays into its queue at start-up. One pass over the
-    /// `events_newest` index, never the rows (about 50 bytes an event).
     /// Every event still PENDING with its application, oldest first: the
     /// outbox a runner queues again at start, in its applications' lanes.
+    /// One pass over the `events_newest` index, reading only the pending
+    /// rows for their application.
     pub async fn pending_deliveries(&self) -> Result<Vec<(String, String)>, StoreError> {
         self.query(|c| {
             select(
@@ -751,6 +750,8 @@ impl SqliteStore {
         .await
     }
 
+    /// Ids of accepted events not yet delivered, oldest first. One pass over
+    /// the `events_newest` index, never the rows (about 50 bytes an event).
     pub async fn pending_event_ids(&self) -> Result<Vec<String>, StoreError> {
         self.query(|c| {
             select(
