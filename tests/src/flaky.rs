@@ -17,6 +17,8 @@ pub struct FlakySettles {
     pub failing: AtomicUsize,
     /// How many `finish_delivery` calls were made.
     pub settles: AtomicUsize,
+    /// How each settle moved its integration's count.
+    pub counts: std::sync::Mutex<Vec<FailureCount>>,
 }
 
 impl FlakySettles {
@@ -25,6 +27,7 @@ impl FlakySettles {
             inner,
             failing: AtomicUsize::new(failing),
             settles: AtomicUsize::new(0),
+            counts: Default::default(),
         }
     }
 }
@@ -114,6 +117,10 @@ impl EventStore for FlakySettles {
         count: FailureCount,
     ) -> Result<(), StoreError> {
         self.settles.fetch_add(1, Ordering::SeqCst);
+        self.counts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(count);
         let failing = self.failing.load(Ordering::SeqCst);
         if failing > 0 {
             self.failing.store(failing - 1, Ordering::SeqCst);

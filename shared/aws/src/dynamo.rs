@@ -218,6 +218,13 @@ impl DynamoStore {
     }
 
     fn error_item(&self, r: &ErrorRecord) -> Result<Item, StoreError> {
+        error_item(r)
+    }
+}
+
+/// A failure record's item, with its key pair in each report index.
+fn error_item(r: &ErrorRecord) -> Result<Item, StoreError> {
+    {
         let mut item = data_item(format!("ERR#{}", r.id), "ERR", r)?;
         let st = state(r.manually_resolved);
         let sk = sort_key(r.creation_date.timestamp_millis(), &r.id);
@@ -259,7 +266,9 @@ impl DynamoStore {
         item.insert(TTL_ATTRIBUTE.into(), n(r.expires_at.timestamp()));
         Ok(item)
     }
+}
 
+impl DynamoStore {
     /// Reads one index partition newest first, page by page, handing each item
     /// to `visit` until it answers false or the partition runs out.
     async fn query_partition(
@@ -760,20 +769,9 @@ impl IntegrationStore for DynamoStore {
     ) -> Result<(), StoreError> {
         let pk = format!("APP#{}", integration.application_id);
         let Some(expected) = expected else {
-            let mut item = data_item(pk, "INTEGRATION", integration)?;
-            item.insert("version".into(), n(integration.version));
-            item.insert("enabled".into(), AttributeValue::Bool(integration.enabled));
-            item.insert(
-                "successiveFailures".into(),
-                n(integration.successive_failures),
-            );
-            if let Some(at) = integration.disabled_at {
-                item.insert("disabledAt".into(), s(at.to_rfc3339()));
-            }
-            for (attr, value) in listing_keys(integration) {
-                item.insert(attr.into(), value);
-            }
-            return self.put_new(item, "integration").await;
+            return self
+                .put_new(integration_item(integration)?, "integration")
+                .await;
         };
         let data = serde_json::to_string(integration).map_err(internal)?;
         let mut req = self
@@ -840,6 +838,26 @@ impl IntegrationStore for DynamoStore {
             },
         }
     }
+}
+
+/// An integration's item: its settings, its delivery state in attributes of
+/// their own (updated atomically by dispatch), and its listing keys.
+fn integration_item(integration: &Integration) -> Result<Item, StoreError> {
+    let pk = format!("APP#{}", integration.application_id);
+    let mut item = data_item(pk, "INTEGRATION", integration)?;
+    item.insert("version".into(), n(integration.version));
+    item.insert("enabled".into(), AttributeValue::Bool(integration.enabled));
+    item.insert(
+        "successiveFailures".into(),
+        n(integration.successive_failures),
+    );
+    if let Some(at) = integration.disabled_at {
+        item.insert("disabledAt".into(), s(at.to_rfc3339()));
+    }
+    for (attr, value) in listing_keys(integration) {
+        item.insert(attr.into(), value);
+    }
+    Ok(item)
 }
 
 /// Where an integration is listed: among all, and among its vendor's.
@@ -1241,4 +1259,91 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
         .await
         .map_err(|e| sdk_error("UpdateTimeToLive", e))?;
     Ok(())
+}
+
+/// What the store writes, as DynamoDB bills it, from the store's own item
+/// and key functions: for the key-distribution check (`keycheck`) and
+/// docs/SCALE.md, so that their figures follow the code.
+pub mod layout {
+    use super::{error_item, event_item, integration_item, Item, TABLE_INDEXES};
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use iev_domain::event::Event;
+    use iev_domain::integration::Integration;
+    use iev_domain::ports::FailureCount;
+    use iev_domain::record::ErrorRecord;
+    use iev_domain::StoreError;
+
+    /// One item written: its base-table partition key, its size, whether it
+    /// is part of a transaction (billed twice on the table), and each index
+    /// partition it lands in (every index projects the whole item).
+    #[derive(Debug, Clone)]
+    pub struct Write {
+        pub table_partition: String,
+        pub bytes: usize,
+        pub transactional: bool,
+        pub indexes: Vec<(&'static str, String)>,
+    }
+
+    impl Write {
+        /// Write units for one copy of the item: one per KB begun.
+        pub fn units(&self) -> u64 {
+            self.bytes.div_ceil(1024).max(1) as u64
+        }
+    }
+
+    /// DynamoDB's item size: each attribute's name and value.
+    fn item_bytes(item: &Item) -> usize {
+        item.iter()
+            .map(|(name, value)| {
+                name.len()
+                    + match value {
+                        AttributeValue::S(s) => s.len(),
+                        AttributeValue::N(n) => n.len().div_ceil(2) + 1,
+                        _ => 1,
+                    }
+            })
+            .sum()
+    }
+
+    fn write(item: &Item, transactional: bool) -> Write {
+        let s = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        Write {
+            table_partition: s("PK").unwrap_or_default(),
+            bytes: item_bytes(item),
+            transactional,
+            indexes: TABLE_INDEXES
+                .iter()
+                .filter_map(|(index, pk, _)| s(pk).map(|p| (*index, p)))
+                .collect(),
+        }
+    }
+
+    /// Accepting an event (without an Idempotency-Key): one PutItem.
+    pub fn accept(event: &Event) -> Result<Vec<Write>, StoreError> {
+        Ok(vec![write(&event_item(event)?, false)])
+    }
+
+    /// Claiming it before a call: the whole item again.
+    pub fn claim(event: &Event) -> Result<Vec<Write>, StoreError> {
+        Ok(vec![write(&event_item(event)?, false)])
+    }
+
+    /// Settling it: one transaction of the event, its failure record, and
+    /// the integration's count when it moves (an update billed by the whole
+    /// integration item).
+    pub fn settle(
+        event: &Event,
+        error: Option<&ErrorRecord>,
+        count: FailureCount,
+        integration: &Integration,
+    ) -> Result<Vec<Write>, StoreError> {
+        let mut writes = vec![write(&event_item(event)?, true)];
+        if let Some(record) = error {
+            writes.push(write(&error_item(record)?, true));
+        }
+        if count != FailureCount::Unchanged {
+            writes.push(write(&integration_item(integration)?, true));
+        }
+        Ok(writes)
+    }
 }

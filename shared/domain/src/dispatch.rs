@@ -526,7 +526,13 @@ impl Service {
         let (outcome, error, count) = match &verdict {
             Verdict::Delivered => {
                 event.status = EventStatus::Complete;
-                let count = if counts {
+                // A count already at zero is not written again: that write
+                // would land on one integration item (and its listing index
+                // partition) for every delivered event. A failure counted by
+                // another worker since this one read the integration stays
+                // counted until the next delivery: a rare, conservative miss.
+                let failing = integration.is_some_and(|i| i.successive_failures > 0);
+                let count = if counts && failing {
                     FailureCount::Reset
                 } else {
                     FailureCount::Unchanged

@@ -971,3 +971,57 @@ async fn a_vendor_that_hangs_holds_only_its_own_bound_of_workers_and_then_its_ci
     assert_eq!(integration["successiveFailures"], 0, "{integration}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_delivery_writes_the_failure_count_only_when_it_has_one_to_reset() {
+    use iev_domain::integration::NotificationUrl;
+    use iev_domain::ports::{EventStore, FailureCount, IntegrationStore};
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = iev_local::SqliteStore::open(&dir.path().join("s.sqlite3")).unwrap();
+    let store = Arc::new(iev_tests::flaky::FlakySettles::new(
+        Arc::new(sqlite.clone()),
+        0,
+    ));
+    let vendor = Vendor::start("app-1-key", "app-1-secret", |_, _| Reply::success()).await;
+    let mut integration = iev_tests::fixtures::integration("app-1", "v-1");
+    integration.notification_urls.insert(
+        iev_domain::event::EventType::SubscriptionOrder,
+        NotificationUrl::parse(&vendor.notification_url()).unwrap(),
+    );
+    integration.successive_failures = 3;
+    sqlite.save_integration(&integration, None).await.unwrap();
+    for id in ["e-1", "e-2"] {
+        sqlite
+            .insert_event(&iev_tests::fixtures::event(id, "app-1", "v-1"), None)
+            .await
+            .unwrap();
+    }
+    let mut service = iev_tests::service_over(store.clone(), dir.path());
+    service.outbound = Arc::new(
+        iev_outbound::HttpOutbound::new(iev_outbound::OutboundConfig {
+            policy: iev_outbound::AddressPolicy::WITH_LOOPBACK,
+            ..Default::default()
+        })
+        .unwrap(),
+    );
+    service.dispatch("e-1").await.unwrap();
+    let app = iev_tests::fixtures::app("app-1");
+    assert_eq!(
+        sqlite
+            .get_integration(&app)
+            .await
+            .unwrap()
+            .unwrap()
+            .successive_failures,
+        0,
+        "a delivery ends a run of failures"
+    );
+    // With nothing to reset, the integration is not written at all: that
+    // write would land on one item for every event an application sends.
+    service.dispatch("e-2").await.unwrap();
+    assert_eq!(
+        *store.counts.lock().unwrap(),
+        vec![FailureCount::Reset, FailureCount::Unchanged]
+    );
+}
