@@ -135,7 +135,11 @@ async fn sigterm_finishes_the_delivery_in_flight_checkpoints_and_exits_0() {
         .unwrap()
         .unwrap();
     assert_eq!(status.code(), Some(0), "a clean stop exits 0");
-    seen.extend(lines.try_iter());
+    // The reader thread ends at the pipe's end: read until it has, not only
+    // what it had forwarded when the process exited.
+    while let Ok(line) = lines.recv_timeout(Duration::from_secs(5)) {
+        seen.push(line);
+    }
     let log = seen.join("\n");
     assert!(log.contains("SIGTERM") && log.contains("stopped"), "{log}");
     assert!(

@@ -71,8 +71,11 @@ fn a_function_waiting_for_its_next_event_exits_0_on_sigterm_and_says_why() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status.code(), Some(0), "a clean stop exits 0");
-    std::thread::sleep(Duration::from_millis(100));
-    let said: Vec<String> = log.try_iter().collect();
+    // Everything it wrote: the reader ends at the pipe's end.
+    let mut said = Vec::new();
+    while let Ok(line) = log.recv_timeout(Duration::from_secs(5)) {
+        said.push(line);
+    }
     let line = said
         .iter()
         .find(|l| l.contains("SIGTERM"))
