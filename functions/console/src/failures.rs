@@ -554,6 +554,13 @@ pub async fn failure_page(ctx: Ctx, Path(id): Path<String>) -> Result<Html, Page
         section aria-labelledby="edit" {
             h2 #edit { "Note, external id and custom attributes" }
             form.stack method="post" action=(base) {
+                // What the page showed: only what the user changed is sent,
+                // so that a change made meanwhile by someone else stays.
+                input type="hidden" name="was.note" value=(r.note.clone().unwrap_or_default());
+                input type="hidden" name="was.externalId" value=(r.external_id.clone().unwrap_or_default());
+                @for (name, value) in &r.custom_attributes {
+                    input type="hidden" name={ "was.attr." (name) } value=(value);
+                }
                 div {
                     label for="note" { "Note" }
                     textarea #note name="note" { (r.note.clone().unwrap_or_default()) }
@@ -646,10 +653,19 @@ pub async fn update_failure(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Re
             Value::String(v.to_owned())
         }
     };
+    // A field the form shows unchanged is left out of the change.
+    let changed = |name: &str| {
+        let was = pairs
+            .iter()
+            .find(|(k, _)| k.strip_prefix("was.") == Some(name));
+        was.is_none_or(|(_, was)| was.trim() != get(&pairs, name).trim())
+    };
     let mut attributes = serde_json::Map::new();
     for (k, v) in &pairs {
         if let Some(name) = k.strip_prefix("attr.") {
-            attributes.insert(name.to_owned(), Value::String(v.clone()));
+            if changed(k) {
+                attributes.insert(name.to_owned(), Value::String(v.clone()));
+            }
         }
     }
     for (k, _) in &pairs {
@@ -664,11 +680,16 @@ pub async fn update_failure(ctx: Ctx, Path(id): Path<String>, body: Bytes) -> Re
             Value::String(get(&pairs, "newValue").to_owned()),
         );
     }
-    let patch = serde_json::json!({
-        "note": text("note"),
-        "externalId": text("externalId"),
-        "customAttributes": attributes,
-    });
+    let mut patch = serde_json::Map::new();
+    for field in ["note", "externalId"] {
+        if changed(field) {
+            patch.insert(field.to_owned(), text(field));
+        }
+    }
+    if !attributes.is_empty() {
+        patch.insert("customAttributes".to_owned(), Value::Object(attributes));
+    }
+    let patch = Value::Object(patch);
     let message = match ctx
         .service
         .patch_error(&ctx.caller, &id, patch.to_string().as_bytes())

@@ -364,3 +364,46 @@ async fn a_csv_download_stops_whole_rows_below_the_byte_bound_a_lambda_answer_al
     );
     assert!(rows.iter().all(|r| r.iter().any(|cell| cell == long)));
 }
+
+#[tokio::test]
+async fn saving_a_failures_form_sends_only_what_changed_and_keeps_a_change_made_meanwhile() {
+    let app = app().await;
+    let cookie = app.session(ADMIN).await;
+    let id = app.failure("app-1", "v-1", "boom").await;
+    let admin = app.service.authenticate(Some(ADMIN)).await.unwrap();
+    let page = app.get(&format!("/console/failures/{id}"), &cookie).await;
+    assert!(
+        page.body.contains(r#"name="was.note""#),
+        "the form says what it showed"
+    );
+    // Someone else writes a note after this page was loaded.
+    app.service
+        .patch_error(&admin, &id, br#"{"note": "theirs"}"#)
+        .await
+        .unwrap();
+    // This user changes only the external id; the note field is as shown.
+    let form = "was.note=&note=&was.externalId=&externalId=TICKET-7";
+    let saved = app
+        .send(
+            Request::post(format!("/console/failures/{id}"))
+                .header(header::HOST, "127.0.0.1:8080")
+                .header(header::ORIGIN, "http://127.0.0.1:8080")
+                .header(header::COOKIE, &cookie)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(form))
+                .unwrap(),
+        )
+        .await;
+    assert!(
+        saved.status.is_redirection() || saved.status.is_success(),
+        "{}",
+        saved.body
+    );
+    let record = app.service.get_error(&admin, &id).await.unwrap();
+    assert_eq!(record.external_id.as_deref(), Some("TICKET-7"));
+    assert_eq!(
+        record.note.as_deref(),
+        Some("theirs"),
+        "the other change stays"
+    );
+}
