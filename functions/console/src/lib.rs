@@ -191,7 +191,7 @@ async fn with_session(mut request: Request, next: Next) -> Response {
 async fn open_session(parts: &Parts, state: &AppState) -> Result<Option<SignedIn>, DomainError> {
     let jar = parts.extensions.get::<Jar>().cloned().unwrap_or_default();
     let secure = secure(state);
-    let Some(cookie) = session::cookie(&parts.headers, session::COOKIE) else {
+    let Some(cookie) = session::cookie(&parts.headers, session::cookie_name(secure)) else {
         return Ok(None);
     };
     let keys = SessionKeys::of(state);
@@ -207,13 +207,23 @@ async fn open_session(parts: &Parts, state: &AppState) -> Result<Option<SignedIn
         _ => None,
     };
     let header = match &signed_in {
-        Some(s) => keys
-            .seal(&s.hash, now)
-            .map(|v| session::cookie_header(session::COOKIE, &v, session::IDLE_SECONDS, secure)),
-        None => Some(session::cookie_header(session::COOKIE, "", 0, secure)),
+        Some(s) => keys.seal(&s.hash, now).map(|v| {
+            session::cookie_header(
+                session::cookie_name(secure),
+                &v,
+                session::IDLE_SECONDS,
+                secure,
+            )
+        }),
+        None => Some(session::cookie_header(
+            session::cookie_name(secure),
+            "",
+            0,
+            secure,
+        )),
     };
     if let Some(h) = header {
-        jar.push(session::COOKIE, h, false);
+        jar.push(session::cookie_name(secure), h, false);
     }
     Ok(signed_in)
 }
@@ -522,11 +532,12 @@ async fn sign_in(
             };
             tracing::info!(key_id = %caller.key_id, role = caller.role.as_str(), "console sign-in");
             let mut response = Redirect::to("/").into_response();
+            let secure = secure(&state);
             if let Ok(v) = HeaderValue::from_str(&session::cookie_header(
-                session::COOKIE,
+                session::cookie_name(secure),
                 &value,
                 session::IDLE_SECONDS,
-                secure(&state),
+                secure,
             )) {
                 response.headers_mut().append(header::SET_COOKIE, v);
             }
@@ -542,11 +553,12 @@ async fn sign_in(
 
 async fn sign_out(State(state): State<AppState>) -> Response {
     let mut response = Redirect::to("/console/sign-in").into_response();
+    let secure = secure(&state);
     if let Ok(v) = HeaderValue::from_str(&session::cookie_header(
-        session::COOKIE,
+        session::cookie_name(secure),
         "",
         0,
-        secure(&state),
+        secure,
     )) {
         response.headers_mut().append(header::SET_COOKIE, v);
     }

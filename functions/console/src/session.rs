@@ -101,6 +101,17 @@ pub fn fresh(last_used: i64, now: i64) -> bool {
 
 /// The session cookie's attributes: HttpOnly, SameSite=Strict, the whole
 /// site, Secure when the service is reached over https.
+/// The session cookie's name: under https it takes the `__Host-` prefix, so
+/// that the browser keeps it to this host alone (no sibling subdomain can set
+/// or shadow it).
+pub fn cookie_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-iev_session"
+    } else {
+        COOKIE
+    }
+}
+
 pub fn cookie_header(name: &str, value: &str, max_age: i64, secure: bool) -> String {
     format!(
         "{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{}",

@@ -181,8 +181,30 @@ async fn signing_in_sets_an_http_only_strict_cookie_that_holds_neither_the_key_n
 #[tokio::test]
 async fn the_session_cookie_is_secure_when_the_public_url_is_https() {
     let app = app_at("https://events.example").await;
-    let cookie = set_cookie(&app.sign_in(ADMIN).await, session::COOKIE).unwrap();
-    assert!(cookie.contains("; Secure"), "{cookie}");
+    let answer = app.sign_in(ADMIN).await;
+    assert_eq!(set_cookie(&answer, session::COOKIE), None);
+    // The __Host- prefix: the browser keeps it to this host, Secure, Path=/.
+    let cookie = set_cookie(&answer, "__Host-iev_session").unwrap();
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains("Domain"), "{cookie}");
+    let session = cookie.split(';').next().unwrap().to_owned();
+    let page = app
+        .send(
+            Request::get("/")
+                .header(header::HOST, "events.example")
+                .header(header::COOKIE, &session)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        page.status,
+        StatusCode::OK,
+        "the prefixed cookie opens the session"
+    );
 }
 
 #[tokio::test]
