@@ -819,46 +819,19 @@ async fn after_a_crash_mid_call_the_call_is_in_the_attempts_and_the_next_start_d
 #[tokio::test]
 async fn a_vendors_answer_the_store_cannot_settle_yet_is_kept_and_settled_later_without_calling_again(
 ) {
-    use iev_domain::integration::NotificationUrl;
-    use iev_domain::ports::{EventStore, IntegrationStore};
+    use iev_domain::ports::EventStore;
     use std::sync::atomic::Ordering;
-    use std::sync::Arc;
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite = iev_local::SqliteStore::open(&dir.path().join("s.sqlite3")).unwrap();
     // The first two settles meet a full disk.
-    let store = Arc::new(iev_tests::flaky::FlakySettles::new(
-        Arc::new(sqlite.clone()),
-        2,
-    ));
-    let vendor = Vendor::start("app-1-key", "app-1-secret", |_, _| Reply::success()).await;
-    let mut integration = iev_tests::fixtures::integration("app-1", "v-1");
-    integration.notification_urls.insert(
-        iev_domain::event::EventType::SubscriptionOrder,
-        NotificationUrl::parse(&vendor.notification_url()).unwrap(),
-    );
-    sqlite.save_integration(&integration, None).await.unwrap();
-    sqlite
-        .insert_event(&iev_tests::fixtures::event("e-1", "app-1", "v-1"), None)
-        .await
-        .unwrap();
-    let mut service = iev_tests::service_over(store.clone(), dir.path());
-    service.outbound = Arc::new(
-        iev_outbound::HttpOutbound::new(iev_outbound::OutboundConfig {
-            policy: iev_outbound::AddressPolicy::WITH_LOOPBACK,
-            ..Default::default()
-        })
-        .unwrap(),
-    );
-
-    let outcome = service.dispatch("e-1").await.unwrap();
+    let w = watched(2, 0, &["e-1"]).await;
+    let outcome = w.service.dispatch("e-1").await.unwrap();
     assert_eq!(outcome, iev_domain::dispatch::DispatchOutcome::Done);
-    assert_eq!(vendor.calls().len(), 1, "the vendor is called once");
+    assert_eq!(w.vendor.calls().len(), 1, "the vendor is called once");
     assert_eq!(
-        store.settles.load(Ordering::SeqCst),
+        w.store.settles.load(Ordering::SeqCst),
         3,
         "two refused, the third taken"
     );
-    let event = sqlite.get_event("e-1").await.unwrap().unwrap();
+    let event = w.sqlite.get_event("e-1").await.unwrap().unwrap();
     assert_eq!(event.status.as_str(), "COMPLETE");
 }
 
@@ -974,14 +947,49 @@ async fn a_vendor_that_hangs_holds_only_its_own_bound_of_workers_and_then_its_ci
 
 #[tokio::test]
 async fn a_delivery_writes_the_failure_count_only_when_it_has_one_to_reset() {
+    use iev_domain::ports::{FailureCount, IntegrationStore};
+    let w = watched(0, 3, &["e-1", "e-2"]).await;
+    w.service.dispatch("e-1").await.unwrap();
+    let app = iev_tests::fixtures::app("app-1");
+    assert_eq!(
+        w.sqlite
+            .get_integration(&app)
+            .await
+            .unwrap()
+            .unwrap()
+            .successive_failures,
+        0,
+        "a delivery ends a run of failures"
+    );
+    // With nothing to reset, the integration is not written at all: that
+    // write would land on one item for every event an application sends.
+    w.service.dispatch("e-2").await.unwrap();
+    assert_eq!(
+        *w.store.counts.lock().unwrap(),
+        vec![FailureCount::Reset, FailureCount::Unchanged]
+    );
+}
+
+/// A service over the embedded store seen through `FlakySettles` (its first
+/// `failing` settles refused), app-1's integration delivering to a vendor that
+/// answers success, and `events` of app-1 stored PENDING.
+struct Watched {
+    service: iev_domain::service::Service,
+    store: std::sync::Arc<iev_tests::flaky::FlakySettles>,
+    sqlite: iev_local::SqliteStore,
+    vendor: Vendor,
+    _dir: tempfile::TempDir,
+}
+
+async fn watched(failing: usize, failures_counted: u32, events: &[&str]) -> Watched {
     use iev_domain::integration::NotificationUrl;
-    use iev_domain::ports::{EventStore, FailureCount, IntegrationStore};
+    use iev_domain::ports::{EventStore, IntegrationStore};
     use std::sync::Arc;
     let dir = tempfile::tempdir().unwrap();
     let sqlite = iev_local::SqliteStore::open(&dir.path().join("s.sqlite3")).unwrap();
     let store = Arc::new(iev_tests::flaky::FlakySettles::new(
         Arc::new(sqlite.clone()),
-        0,
+        failing,
     ));
     let vendor = Vendor::start("app-1-key", "app-1-secret", |_, _| Reply::success()).await;
     let mut integration = iev_tests::fixtures::integration("app-1", "v-1");
@@ -989,9 +997,9 @@ async fn a_delivery_writes_the_failure_count_only_when_it_has_one_to_reset() {
         iev_domain::event::EventType::SubscriptionOrder,
         NotificationUrl::parse(&vendor.notification_url()).unwrap(),
     );
-    integration.successive_failures = 3;
+    integration.successive_failures = failures_counted;
     sqlite.save_integration(&integration, None).await.unwrap();
-    for id in ["e-1", "e-2"] {
+    for id in events {
         sqlite
             .insert_event(&iev_tests::fixtures::event(id, "app-1", "v-1"), None)
             .await
@@ -1005,23 +1013,11 @@ async fn a_delivery_writes_the_failure_count_only_when_it_has_one_to_reset() {
         })
         .unwrap(),
     );
-    service.dispatch("e-1").await.unwrap();
-    let app = iev_tests::fixtures::app("app-1");
-    assert_eq!(
-        sqlite
-            .get_integration(&app)
-            .await
-            .unwrap()
-            .unwrap()
-            .successive_failures,
-        0,
-        "a delivery ends a run of failures"
-    );
-    // With nothing to reset, the integration is not written at all: that
-    // write would land on one item for every event an application sends.
-    service.dispatch("e-2").await.unwrap();
-    assert_eq!(
-        *store.counts.lock().unwrap(),
-        vec![FailureCount::Reset, FailureCount::Unchanged]
-    );
+    Watched {
+        service,
+        store,
+        sqlite,
+        vendor,
+        _dir: dir,
+    }
 }
