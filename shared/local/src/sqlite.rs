@@ -750,20 +750,6 @@ impl SqliteStore {
         .await
     }
 
-    /// Ids of accepted events not yet delivered, oldest first. One pass over
-    /// the `events_newest` index, never the rows (about 50 bytes an event).
-    pub async fn pending_event_ids(&self) -> Result<Vec<String>, StoreError> {
-        self.query(|c| {
-            select(
-                c,
-                "SELECT id FROM events WHERE status = 'PENDING' ORDER BY created_ms",
-                [],
-                |r| r.get(0),
-            )
-        })
-        .await
-    }
-
     /// Deletes failure records whose retention has run out; returns how many.
     pub async fn purge_expired(
         &self,

@@ -198,7 +198,7 @@ async fn the_same_idempotency_key_answers_the_same_and_another_body_conflicts() 
     other["payload"]["order"]["editionCode"] = json!("PREMIUM");
     let conflict = post(other).await.unwrap();
     assert_eq!(conflict.status(), 409);
-    let pending = app.running.store.pending_event_ids().await.unwrap();
+    let pending = app.running.store.pending_deliveries().await.unwrap();
     assert_eq!(pending.len(), 1, "only the first body was stored");
 }
 
@@ -237,7 +237,7 @@ async fn invalid_events_get_400_naming_the_field_and_store_nothing() {
     assert!(app
         .running
         .store
-        .pending_event_ids()
+        .pending_deliveries()
         .await
         .unwrap()
         .is_empty());
@@ -256,7 +256,7 @@ async fn a_body_over_256_kib_gets_413() {
     assert!(app
         .running
         .store
-        .pending_event_ids()
+        .pending_deliveries()
         .await
         .unwrap()
         .is_empty());

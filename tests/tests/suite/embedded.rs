@@ -161,7 +161,10 @@ async fn an_older_store_is_upgraded_and_still_finds_its_events_by_token_and_by_v
         store.get_event_by_token(&e.token).await.unwrap(),
         Some(e.clone())
     );
-    assert_eq!(store.pending_event_ids().await.unwrap(), vec!["e-1"]);
+    assert_eq!(
+        store.pending_deliveries().await.unwrap(),
+        vec![("e-1".to_owned(), "app-1".to_owned())]
+    );
     let indexes: Vec<String> = rusqlite::Connection::open(&older)
         .unwrap()
         .prepare("SELECT sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL")
