@@ -380,14 +380,19 @@ pub struct EventQuery {
 
 impl EventQuery {
     /// Whether an event belongs in this query's result; both stores use it.
-    pub fn matches(&self, e: &Event) -> bool {
+    pub fn matches(&self, e: &EventSummary) -> bool {
+        self.matches_listing(e) && self.status.is_none_or(|s| s == e.status)
+    }
+
+    /// The same, but for the status: what an event's listing entry, written
+    /// once when it was accepted, can answer.
+    pub fn matches_listing(&self, e: &EventSummary) -> bool {
         self.vendor.as_ref().is_none_or(|v| *v == e.vendor_id)
             && self
                 .application_id
                 .as_ref()
                 .is_none_or(|a| *a == e.application_id)
-            && self.status.is_none_or(|s| s == e.status)
-            && self.event_type.is_none_or(|t| t == e.body.kind)
+            && self.event_type.is_none_or(|t| t == e.kind)
             && self.from.is_none_or(|f| e.created_at >= f)
             && self.to.is_none_or(|t| e.created_at < t)
             && self
@@ -397,17 +402,49 @@ impl EventQuery {
     }
 }
 
+/// An event as the events log lists it; `GET /v1/events/{id}` has the rest.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventSummary {
+    pub id: String,
+    pub application_id: crate::integration::ApplicationId,
+    pub vendor_id: crate::auth::VendorId,
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    pub status: EventStatus,
+    pub round: u32,
+    pub attempts: usize,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<&Event> for EventSummary {
+    fn from(e: &Event) -> Self {
+        EventSummary {
+            id: e.id.clone(),
+            application_id: e.application_id.clone(),
+            vendor_id: e.vendor_id.clone(),
+            kind: e.body.kind,
+            status: e.status,
+            round: e.round,
+            attempts: e.attempts.len(),
+            created_at: e.created_at,
+            updated_at: e.updated_at,
+        }
+    }
+}
+
 /// One page of the events log.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct EventPage {
-    pub items: Vec<Event>,
+    pub items: Vec<EventSummary>,
     /// Set when more events may follow.
     pub next: Option<crate::record::Position>,
 }
 
 impl EventPage {
     /// A page from events read one past `limit`, newest first.
-    pub fn from_overfetch(mut items: Vec<Event>, limit: usize) -> Self {
+    pub fn from_overfetch(mut items: Vec<EventSummary>, limit: usize) -> Self {
         let next = if items.len() > limit {
             items.truncate(limit);
             items

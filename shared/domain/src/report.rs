@@ -4,7 +4,7 @@
 
 use crate::auth::{Caller, Role, VendorId};
 use crate::error::DomainError;
-use crate::event::{Event, EventQuery, EventStatus, EventType};
+use crate::event::{EventQuery, EventStatus, EventSummary, EventType};
 use crate::integration::{ApplicationId, IntegrationView};
 use crate::ports::IntegrationQuery;
 use crate::record::{
@@ -480,38 +480,6 @@ pub(crate) const REPORT_PARAMS: &[&str] = &[
     "cursor",
 ];
 
-/// An event as the events log lists it; `GET /v1/events/{id}` has the rest.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EventSummary {
-    pub id: String,
-    pub application_id: ApplicationId,
-    pub vendor_id: crate::auth::VendorId,
-    #[serde(rename = "type")]
-    pub kind: EventType,
-    pub status: EventStatus,
-    pub round: u32,
-    pub attempts: usize,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl From<&Event> for EventSummary {
-    fn from(e: &Event) -> Self {
-        EventSummary {
-            id: e.id.clone(),
-            application_id: e.application_id.clone(),
-            vendor_id: e.vendor_id.clone(),
-            kind: e.body.kind,
-            status: e.status,
-            round: e.round,
-            attempts: e.attempts.len(),
-            created_at: e.created_at,
-            updated_at: e.updated_at,
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EventList {
@@ -660,7 +628,7 @@ impl Service {
             .transpose()?;
         let page = self.store.query_events(&query).await?;
         Ok(EventList {
-            items: page.items.iter().map(EventSummary::from).collect(),
+            items: page.items,
             next_cursor: page.next.map(|p| self.config.cursor_key.seal(&scope, &p)),
         })
     }

@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use iev_domain::auth::{ApiKeyRecord, KeyHash};
-use iev_domain::event::{Event, EventPage, EventQuery};
+use iev_domain::event::{Event, EventPage, EventQuery, EventSummary};
 use iev_domain::integration::{ApplicationId, Integration};
 use iev_domain::ports::{
     AlertStore, ErrorStore, EventStore, FailureCount, IdempotencyRecord, InsertOutcome,
@@ -1169,11 +1169,14 @@ impl EventStore for SqliteStore {
     }
 
     async fn query_events(&self, query: &EventQuery) -> Result<EventPage, StoreError> {
-        let items = match (&query.vendor, &query.application_id) {
+        let items: Vec<Event> = match (&query.vendor, &query.application_id) {
             (Some(vendor), None) => self.vendor_events(vendor.as_str(), query).await?,
             _ => self.query_json(event_query_sql(query, None)).await?,
         };
-        Ok(EventPage::from_overfetch(items, query.limit))
+        Ok(EventPage::from_overfetch(
+            items.iter().map(EventSummary::from).collect(),
+            query.limit,
+        ))
     }
 }
 

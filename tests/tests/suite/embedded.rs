@@ -153,7 +153,7 @@ async fn an_older_store_is_upgraded_and_still_finds_its_events_by_token_and_by_v
     let listed = store.query_events(&vendor_log).await.unwrap().items;
     assert_eq!(
         listed,
-        vec![before],
+        vec![iev_domain::event::EventSummary::from(&before)],
         "an event stored before the upgrade stays in its vendor's log"
     );
     store.insert_event(&e, None).await.unwrap();
