@@ -26,14 +26,35 @@ pub async fn dynamo_store() -> DynamoStore {
     dynamo_store_logged().await.0
 }
 
-/// The DynamoDB operations a client sent, in order (`Query`, `GetItem`, ...).
+/// The DynamoDB operations a client sent, in order (`Query`, `GetItem`, ...),
+/// and in how many round trips: a request sent while none is in flight
+/// starts a new round trip; one sent while others are in flight, side by
+/// side with them, shares theirs.
 #[derive(Debug, Clone, Default)]
-pub struct RequestLog(Arc<Mutex<Vec<String>>>);
+pub struct RequestLog(Arc<Mutex<Sent>>);
+
+#[derive(Debug, Default)]
+struct Sent {
+    operations: Vec<String>,
+    round_trips: usize,
+    in_flight: usize,
+}
 
 impl RequestLog {
+    fn sent(&self) -> std::sync::MutexGuard<'_, Sent> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
     /// The operations logged so far; the log starts again empty.
     pub fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+        self.take_with_round_trips().0
+    }
+
+    /// The same, and how many round trips they took.
+    pub fn take_with_round_trips(&self) -> (Vec<String>, usize) {
+        let mut sent = self.sent();
+        let round_trips = std::mem::take(&mut sent.round_trips);
+        (std::mem::take(&mut sent.operations), round_trips)
     }
 }
 
@@ -55,10 +76,23 @@ impl Intercept for RequestLog {
             .get("x-amz-target")
             .and_then(|t| t.rsplit('.').next())
             .unwrap_or("unknown");
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(operation.to_owned());
+        let mut sent = self.sent();
+        if sent.in_flight == 0 {
+            sent.round_trips += 1;
+        }
+        sent.in_flight += 1;
+        sent.operations.push(operation.to_owned());
+        Ok(())
+    }
+
+    fn read_after_transmit(
+        &self,
+        _context: &aws_sdk_dynamodb::config::interceptors::BeforeDeserializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let mut sent = self.sent();
+        sent.in_flight = sent.in_flight.saturating_sub(1);
         Ok(())
     }
 }

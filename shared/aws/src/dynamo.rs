@@ -4,53 +4,70 @@
 //! |----------------|--------------------|---------------|
 //! | API key        | `KEY#<hash>`       | `KEY`         |
 //! | integration    | `APP#<appId>`      | `INTEGRATION` | (delivery state in `enabled`, `successiveFailures`, `disabledAt`)
-//! | event          | `EVENT#<id>`       | `EVENT`       |
+//! | event          | `EVENT#<id>`       | `EVENT`       | (as accepted, written once)
+//! | event state    | `EVENT#<id>`       | `STATE`       | (from its first claim on)
 //! | token lookup   | `TOKEN#<token>`    | `TOKEN`       | (only events from before tokens held their event id)
 //! | idempotency    | `IDEM#<scope>`     | `IDEM`        |
 //! | failure record | `ERR#<id>`         | `ERR`         |
 //! | alert          | `ALERT#<id>`       | `ALERT`       |
 //!
-//! Failure records also carry one key pair per report index; each partition
-//! holds one resolved state, and the sort key `<creation ms, 13 digits>#<id>`
-//! orders newest first with `ScanIndexForward = false`:
+//! An event's body never changes, so it is written once: the `EVENT` item
+//! holds the event as accepted; each claim and settlement writes only the
+//! small `STATE` item beside it (status, attempts, lease, version), which
+//! carries no index key, so a status change costs one write unit and no index
+//! write. `get_event` reads both in one Query.
 //!
-//! | index     | partition                      | serves                           |
-//! |-----------|--------------------------------|----------------------------------|
-//! | `byState` | `OPEN` / `RESOLVED`            | the manager's default view       |
-//! | `byApp`   | `<appId>#<state>`              | one application                  |
-//! | `byVendor`| `<vendorId>#<state>`           | a vendor's own records           |
-//! | `byCode`  | `<errorCode>#<state>`          | one error code in a date range   |
-//! | `byType`  | `<eventType>#<state>`          | one event type in a date range   |
-//! | `byDocType` | `<documentType>#<state>`     | one kind of document (Coupa)     |
-//! | `byDocument`| `<documentId>#<state>`       | one document's failures (Coupa)  |
-//! | `byRun`   | `<integrationRunId>#<state>`   | one integration run's failures   |
+//! Write sharding. DynamoDB takes about 1,000 write units a second per
+//! partition key, and a throttled index throttles the table. Every busy index
+//! partition is therefore split into [`SHARDS`] keys, `<partition>#<nn>`, the
+//! shard being a hash of the item's id; a listing queries all of a
+//! partition's shards side by side (one round trip) and merges them newest
+//! first. Sort keys are `<creation ms, 13 digits>#<id>` everywhere.
+//!
+//! Failure records carry one partition per report index; each holds one
+//! resolved state. The indexes project the record (`data`), which is what the
+//! report shows:
+//!
+//! | index       | partition (then `#<shard>`)     | serves                         |
+//! |-------------|---------------------------------|--------------------------------|
+//! | `byState`   | `OPEN` / `RESOLVED`             | the manager's default view     |
+//! | `byApp`     | `<appId>#<state>`               | one application                |
+//! | `byVendor`  | `<vendorId>#<state>`            | a vendor's own records         |
+//! | `byCode`    | `<errorCode>#<state>`           | one error code in a date range |
+//! | `byType`    | `<eventType>#<state>`           | one event type in a date range |
+//! | `byDocType` | `<documentType>#<state>`        | one kind of document (Coupa)   |
+//! | `byDocument`| `<documentId>#<state>`          | one document's failures (Coupa)|
+//! | `byRun`     | `<integrationRunId>#<state>`    | one integration run's failures |
 //!
 //! A record without an event type or one of Coupa's fields has no key in that
-//! index, and so takes no room in it.
-//! `resolved=all` reads both states' partitions and merges them: two requests a page.
-//!
-//! Events use the first three indexes too, under partitions of their own:
-//! `EVENTS` (the whole log, newest first), `EVENTS#<appId>`, `EVENTS#<vendorId>`;
-//! status and type are filters.
+//! index. Events have three indexes of their own, keyed on the `EVENT` item
+//! (never rewritten) and projecting only a `summary` of it as accepted:
+//! `eventsAll` (`ALL#<shard>`), `eventsByApp` (`<appId>#<shard>`) and
+//! `eventsByVendor` (`<vendorId>#<shard>`); a listing reads the entries, then
+//! the page's `STATE` items in one BatchGetItem for what changed since.
 //!
 //! Keys are listed from `byState`'s partition `KEYS` (sort key: the key's id);
 //! integrations from `byState`'s `INTEGRATIONS` and `byVendor`'s
-//! `INTEGRATIONS#<vendorId>` (sort key: the application id). Keys and
-//! integrations written before these listings existed carry none of these
-//! attributes: an integration gets them when next saved; such a key is not
-//! listed (and so cannot be revoked through the API) until it is made again.
-//! Filters the chosen index does not cover are applied as a FilterExpression.
+//! `INTEGRATIONS#<vendorId>` (sort key: the application id). Few items,
+//! rarely written: never sharded.
+//!
+//! This layout replaced one in which every listing partition was a single key
+//! and every index projected whole items (at most a few hundred events a
+//! second). It is a new table, not a migration: see the README's "Upgrading
+//! the DynamoDB layout".
 
 use crate::sdk_error;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, CancellationReason, Delete,
-    GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, Put,
-    ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
+    GlobalSecondaryIndex, KeySchemaElement, KeyType, KeysAndAttributes, Projection, ProjectionType,
+    Put, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 use iev_domain::auth::{ApiKeyRecord, KeyHash, VendorId};
-use iev_domain::event::{token_event_id, Event, EventPage, EventQuery};
+use iev_domain::event::{
+    token_event_id, Attempt, Event, EventPage, EventQuery, EventStatus, EventSummary, EventType,
+};
 use iev_domain::integration::{ApplicationId, Integration};
 use iev_domain::ports::{
     AlertStore, ErrorStore, EventStore, FailureCount, IdempotencyRecord, InsertOutcome,
@@ -60,21 +77,66 @@ use iev_domain::record::{
     Alert, ErrorCode, ErrorPage, ErrorQuery, ErrorRecord, Position, ResolvedFilter, SummaryRow,
 };
 use iev_domain::StoreError;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 type Item = HashMap<String, AttributeValue>;
 
-/// The report indexes: (name, partition attribute, sort attribute).
-pub const TABLE_INDEXES: [(&str, &str, &str); 8] = [
-    ("byState", "G1PK", "G1SK"),
-    ("byApp", "G2PK", "G2SK"),
-    ("byVendor", "G3PK", "G3SK"),
-    ("byCode", "G4PK", "G4SK"),
-    ("byType", "G5PK", "G5SK"),
-    ("byDocType", "G6PK", "G6SK"),
-    ("byDocument", "G7PK", "G7SK"),
-    ("byRun", "G8PK", "G8SK"),
+/// An index: its name, partition key attribute and sort key attribute.
+pub type IndexKeys = (&'static str, &'static str, &'static str);
+
+/// The report indexes, which also list keys and integrations. They share one
+/// sort key attribute, so that a record carries one sort key, not eight.
+pub const RECORD_INDEXES: [IndexKeys; 8] = [
+    ("byState", "G1PK", "GSK"),
+    ("byApp", "G2PK", "GSK"),
+    ("byVendor", "G3PK", "GSK"),
+    ("byCode", "G4PK", "GSK"),
+    ("byType", "G5PK", "GSK"),
+    ("byDocType", "G6PK", "GSK"),
+    ("byDocument", "G7PK", "GSK"),
+    ("byRun", "G8PK", "GSK"),
 ];
+
+/// What the report indexes project: a record, a key or an integration as
+/// its listing reads it.
+pub const RECORD_PROJECTION: [&str; 6] = [
+    "data",
+    "lastUsedAt",
+    "revokedAt",
+    "enabled",
+    "successiveFailures",
+    "disabledAt",
+];
+
+/// The events log's indexes, keyed on the `EVENT` item only.
+pub const EVENT_INDEXES: [IndexKeys; 3] = [
+    ("eventsAll", "E1PK", "ESK"),
+    ("eventsByApp", "E2PK", "ESK"),
+    ("eventsByVendor", "E3PK", "ESK"),
+];
+
+/// What the events indexes project: the listing's columns as accepted.
+pub const EVENT_PROJECTION: [&str; 1] = ["summary"];
+
+/// Every index the table has, with what it projects; `create_table` and the
+/// template declare these (a test holds them equal).
+pub fn indexes() -> impl Iterator<Item = (IndexKeys, &'static [&'static str])> {
+    RECORD_INDEXES
+        .into_iter()
+        .map(|i| (i, &RECORD_PROJECTION[..]))
+        .chain(
+            EVENT_INDEXES
+                .into_iter()
+                .map(|i| (i, &EVENT_PROJECTION[..])),
+        )
+}
+
+/// How many keys each busy index partition is split into. Half a key's
+/// write limit (500 units a second) at a 30,000 events/s burst, half of it
+/// from one application: see `keycheck` and docs/SCALE.md. Raising it later
+/// is safe for reads only if readers query the new count first (an empty
+/// shard costs one small Query).
+pub const SHARDS: u32 = 128;
 
 const TTL_ATTRIBUTE: &str = "expiresAt";
 
@@ -110,12 +172,25 @@ fn data_item<T: serde::Serialize>(pk: String, sk: &str, value: &T) -> Result<Ite
 }
 
 fn from_item<T: serde::de::DeserializeOwned>(item: &Item) -> Result<T, StoreError> {
+    from_attribute(item, "data")
+}
+
+fn from_attribute<T: serde::de::DeserializeOwned>(
+    item: &Item,
+    name: &str,
+) -> Result<T, StoreError> {
     let data = item
-        .get("data")
+        .get(name)
         .and_then(|v| v.as_s().ok())
-        .ok_or_else(|| StoreError::Internal("item has no data attribute".into()))?;
+        .ok_or_else(|| StoreError::Internal(format!("item has no {name} attribute")))?;
     iev_domain::error::from_stored_json(data)
         .map_err(|e| StoreError::Internal(format!("corrupt item: {e}")))
+}
+
+fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
 }
 
 fn state(resolved: bool) -> &'static str {
@@ -125,10 +200,6 @@ fn state(resolved: bool) -> &'static str {
         "OPEN"
     }
 }
-
-/// The index partitions an event lives in start with this; no application or
-/// vendor id holds '#', so they never meet a failure record's partitions.
-const EVENT_PARTITION: &str = "EVENTS";
 
 fn states(filter: ResolvedFilter) -> &'static [bool] {
     match filter {
@@ -142,6 +213,22 @@ fn sort_key(ms: i64, id: &str) -> String {
     format!("{ms:013}#{id}")
 }
 
+/// The shard an item's id falls in: FNV-1a, stable across builds and
+/// machines (std's hasher is neither promised to be).
+fn shard(id: &str) -> u32 {
+    let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash % u64::from(SHARDS)) as u32
+}
+
+fn sharded(partition: &str, id: &str) -> String {
+    format!("{partition}#{:03}", shard(id))
+}
+
+fn every_shard(partition: &str) -> impl Iterator<Item = String> + '_ {
+    (0..SHARDS).map(move |n| format!("{partition}#{n:03}"))
+}
 fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(e: &E) -> bool {
     e.code() == Some("ConditionalCheckFailedException")
 }
@@ -216,181 +303,53 @@ impl DynamoStore {
             })?;
         Ok(())
     }
-
-    fn error_item(&self, r: &ErrorRecord) -> Result<Item, StoreError> {
-        error_item(r)
-    }
 }
 
-/// A failure record's item, with its key pair in each report index.
+/// A failure record's item, with its key in each report index it belongs to.
+/// Filters the chosen index does not cover are applied to the decoded record
+/// (a FilterExpression would cost the same read units).
 fn error_item(r: &ErrorRecord) -> Result<Item, StoreError> {
-    {
-        let mut item = data_item(format!("ERR#{}", r.id), "ERR", r)?;
-        let st = state(r.manually_resolved);
-        let sk = sort_key(r.creation_date.timestamp_millis(), &r.id);
-        let within = |value: &str| format!("{value}#{st}");
-        let partitions = [
-            Some(st.to_owned()),
-            Some(within(r.application_id.as_str())),
-            Some(within(r.vendor_id.as_str())),
-            Some(within(r.error_code.as_str())),
-            r.event_type.map(|t| within(t.as_str())),
-            r.document_type.as_deref().map(within),
-            r.document_id.as_deref().map(within),
-            r.integration_run_id.as_deref().map(within),
-        ];
-        for ((_, pk_attr, sk_attr), pk) in TABLE_INDEXES.iter().zip(partitions) {
-            if let Some(pk) = pk {
-                item.insert((*pk_attr).to_owned(), s(pk));
-                item.insert((*sk_attr).to_owned(), s(sk.clone()));
-            }
-        }
-        let filterable = [
-            ("applicationId", Some(r.application_id.as_str().to_owned())),
-            ("vendorId", Some(r.vendor_id.as_str().to_owned())),
-            ("eventType", r.event_type.map(|t| t.as_str().to_owned())),
-            ("errorCode", Some(r.error_code.as_str().to_owned())),
-            ("category", Some(r.category.as_str().to_owned())),
-            ("companyId", r.company_id.clone()),
-            ("userEmail", r.user_email.clone()),
-            ("documentType", r.document_type.clone()),
-            ("documentId", r.document_id.clone()),
-            ("integrationRunId", r.integration_run_id.clone()),
-        ];
-        for (name, value) in filterable {
-            if let Some(v) = value.filter(|v| !v.is_empty()) {
-                item.insert(name.to_owned(), s(v));
-            }
-        }
-        item.insert("version".into(), n(r.version));
-        item.insert(TTL_ATTRIBUTE.into(), n(r.expires_at.timestamp()));
-        Ok(item)
+    let mut item = data_item(format!("ERR#{}", r.id), "ERR", r)?;
+    for (index, partition) in record_partitions(r) {
+        item.insert(index.1.to_owned(), s(sharded(&partition, &r.id)));
     }
+    item.insert(
+        RECORD_INDEXES[0].2.to_owned(),
+        s(sort_key(r.creation_date.timestamp_millis(), &r.id)),
+    );
+    item.insert("version".into(), n(r.version));
+    item.insert(TTL_ATTRIBUTE.into(), n(r.expires_at.timestamp()));
+    Ok(item)
 }
 
-impl DynamoStore {
-    /// Reads one index partition newest first, page by page, handing each item
-    /// to `visit` until it answers false or the partition runs out.
-    async fn query_partition(
-        &self,
-        plan: &QueryPlan,
-        partition: String,
-        page_size: usize,
-        projection: Option<&str>,
-        mut visit: impl FnMut(&Item) -> Result<bool, StoreError>,
-    ) -> Result<(), StoreError> {
-        let mut start: Option<Item> = None;
-        loop {
-            let mut req = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(plan.index)
-                .scan_index_forward(false)
-                .expression_attribute_names("#pk", plan.pk_attr)
-                .expression_attribute_values(":pk", s(partition.clone()))
-                .set_exclusive_start_key(start.take())
-                .set_projection_expression(projection.map(str::to_owned));
-            let mut condition = "#pk = :pk".to_owned();
-            if plan.lower.is_some() || plan.upper.is_some() {
-                req = req.expression_attribute_names("#sk", plan.sk_attr);
-            }
-            match (&plan.lower, &plan.upper) {
-                (Some(lo), Some(hi)) => {
-                    condition.push_str(" AND #sk BETWEEN :lo AND :hi");
-                    req = req
-                        .expression_attribute_values(":lo", s(lo.clone()))
-                        .expression_attribute_values(":hi", s(hi.clone()));
-                }
-                (Some(lo), None) => {
-                    condition.push_str(" AND #sk >= :lo");
-                    req = req.expression_attribute_values(":lo", s(lo.clone()));
-                }
-                (None, Some(hi)) => {
-                    condition.push_str(" AND #sk < :hi");
-                    req = req.expression_attribute_values(":hi", s(hi.clone()));
-                }
-                (None, None) => {}
-            }
-            req = req.key_condition_expression(condition);
-            if !plan.filters.is_empty() {
-                let mut parts = Vec::new();
-                for (i, (attr, value)) in plan.filters.iter().enumerate() {
-                    req = req
-                        .expression_attribute_names(format!("#f{i}"), *attr)
-                        .expression_attribute_values(format!(":f{i}"), s(value.clone()));
-                    parts.push(format!("#f{i} = :f{i}"));
-                }
-                req = req.filter_expression(parts.join(" AND "));
-            }
-            let out = req
-                .limit(page_size as i32)
-                .send()
-                .await
-                .map_err(|e| sdk_error("Query", e))?;
-            for item in out.items() {
-                if !visit(item)? {
-                    return Ok(());
-                }
-            }
-            match out.last_evaluated_key() {
-                Some(k) => start = Some(k.clone()),
-                None => return Ok(()),
-            }
-        }
-    }
-
-    /// Up to `want` records of one partition that `keep` accepts, newest first.
-    async fn read_partition<T: serde::de::DeserializeOwned>(
-        &self,
-        plan: &QueryPlan,
-        partition: String,
-        want: usize,
-        keep: impl Fn(&T) -> bool,
-    ) -> Result<Vec<T>, StoreError> {
-        // Unfiltered pages need exactly `want`; filtered ones read further per request.
-        let page_size = if plan.filters.is_empty() {
-            want
-        } else {
-            (want * 4).min(1000)
-        };
-        let mut found = Vec::new();
-        self.query_partition(plan, partition, page_size, None, |item| {
-            // A stored record that cannot be read back is left out, with its
-            // key in the log, rather than failing every page it falls in.
-            let record: T = match from_item(item) {
-                Ok(record) => record,
-                Err(e) => {
-                    let key = item.get("PK").and_then(|k| k.as_s().ok());
-                    tracing::error!(key = ?key, error = %e, "a stored record cannot be read; it is left out of the list");
-                    return Ok(true);
-                }
-            };
-            // BETWEEN is inclusive: the cursor's own record comes back and is dropped.
-            if keep(&record) {
-                found.push(record);
-            }
-            Ok(found.len() < want)
-        })
-        .await?;
-        Ok(found)
-    }
+/// Each report index a record is listed in, and its partition there (before
+/// the shard).
+fn record_partitions(r: &ErrorRecord) -> Vec<(IndexKeys, String)> {
+    let st = state(r.manually_resolved);
+    let within = |value: &str| format!("{value}#{st}");
+    let partitions = [
+        Some(st.to_owned()),
+        Some(within(r.application_id.as_str())),
+        Some(within(r.vendor_id.as_str())),
+        Some(within(r.error_code.as_str())),
+        r.event_type.map(|t| within(t.as_str())),
+        r.document_type.as_deref().map(within),
+        r.document_id.as_deref().map(within),
+        r.integration_run_id.as_deref().map(within),
+    ];
+    RECORD_INDEXES
+        .into_iter()
+        .zip(partitions)
+        .filter_map(|(index, p)| p.map(|p| (index, p)))
+        .collect()
 }
 
-/// Which index a query reads, within which bounds, and what it still filters.
-struct QueryPlan {
-    index: &'static str,
-    pk_attr: &'static str,
-    sk_attr: &'static str,
-    /// The partition key, without the state suffix of failure-record partitions.
-    prefix: String,
+/// A Query's lower (inclusive) and upper (exclusive) sort-key bounds.
+#[derive(Clone, Default)]
+struct Bounds {
     lower: Option<String>,
     upper: Option<String>,
-    filters: Vec<(&'static str, String)>,
 }
-
-/// A Query's lower (inclusive) and upper sort-key bounds.
-type Bounds = (Option<String>, Option<String>);
 
 /// The sort-key bounds of a window and a cursor. The smaller exclusive upper
 /// bound wins; with a lower bound it becomes BETWEEN's inclusive end, and the
@@ -406,104 +365,212 @@ fn bounds(
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
-    (from.map(|f| format!("{:013}", f.timestamp_millis())), upper)
+    Bounds {
+        lower: from.map(|f| format!("{:013}", f.timestamp_millis())),
+        upper,
+    }
 }
 
-/// Collects `(attribute, value)` filters for what the chosen index does not cover.
-#[derive(Default)]
-struct Filters(Vec<(&'static str, String)>);
+/// The report index a query reads, and the partition (before state and
+/// shard) within it: the narrowest its filters name; a document or a run (a
+/// few records), then an application, a document type, an error code, an
+/// event type, a vendor; else every record of a state.
+fn record_plan(q: &ErrorQuery) -> (IndexKeys, String) {
+    let (slot, prefix) = if let Some(d) = &q.document_id {
+        (6, format!("{d}#"))
+    } else if let Some(r) = &q.integration_run_id {
+        (7, format!("{r}#"))
+    } else if let Some(a) = &q.application_id {
+        (1, format!("{a}#"))
+    } else if let Some(d) = &q.document_type {
+        (5, format!("{d}#"))
+    } else if let Some(c) = q.error_code {
+        (3, format!("{c}#"))
+    } else if let Some(t) = q.event_type {
+        (4, format!("{t}#"))
+    } else if let Some(v) = &q.vendor {
+        (2, format!("{}#", v.as_str()))
+    } else {
+        (0, String::new())
+    };
+    (RECORD_INDEXES[slot], prefix)
+}
 
-impl Filters {
-    fn add(&mut self, covered: bool, attr: &'static str, value: Option<String>) {
-        if let (false, Some(v)) = (covered, value) {
-            self.0.push((attr, v));
+/// The events index a query reads and its partition (before the shard).
+fn event_plan(q: &EventQuery) -> (IndexKeys, String) {
+    if let Some(a) = &q.application_id {
+        (EVENT_INDEXES[1], a.to_string())
+    } else if let Some(v) = &q.vendor {
+        (EVENT_INDEXES[2], v.as_str().to_owned())
+    } else {
+        (EVENT_INDEXES[0], "ALL".to_owned())
+    }
+}
+
+/// One shard being read newest first: what it returned and not yet merged,
+/// and where its next page starts.
+struct Shard {
+    index: IndexKeys,
+    partition: String,
+    buffer: VecDeque<Item>,
+    start: Option<Item>,
+    done: bool,
+    limit: usize,
+}
+
+/// A scatter-gather read: the shards of an index partition, each queried
+/// newest first, merged into one newest-first stream. All shards are read
+/// side by side, so a page costs one round trip; a shard runs dry before
+/// the page is full only when its items are unusually dense near the top,
+/// and only that shard is read again.
+struct Merge<'a> {
+    store: &'a DynamoStore,
+    shards: Vec<Shard>,
+    bounds: Bounds,
+}
+
+impl<'a> Merge<'a> {
+    /// `want` is how many items the caller expects to take: each shard's
+    /// first read is sized for an even share of it, with room to spare.
+    fn new(
+        store: &'a DynamoStore,
+        partitions: impl IntoIterator<Item = (IndexKeys, String)>,
+        bounds: Bounds,
+        want: usize,
+    ) -> Self {
+        let shards: Vec<Shard> = partitions
+            .into_iter()
+            .flat_map(|(index, partition)| {
+                every_shard(&partition)
+                    .map(|partition| (index, partition))
+                    .collect::<Vec<_>>()
+            })
+            .map(|(index, partition)| Shard {
+                index,
+                partition,
+                buffer: VecDeque::new(),
+                start: None,
+                done: false,
+                limit: 0,
+            })
+            .collect();
+        let share = want.div_ceil(shards.len().max(1));
+        let limit = share.saturating_mul(2).saturating_add(4).min(1000);
+        let shards = shards.into_iter().map(|s| Shard { limit, ..s }).collect();
+        Merge {
+            store,
+            shards,
+            bounds,
         }
     }
-}
 
-impl Filters {
-    /// The vendor and application filters, unless the chosen index (`slot`) covers them.
-    fn scoped(slot: usize, vendor: Option<&VendorId>, app: Option<&ApplicationId>) -> Self {
-        let mut f = Filters::default();
-        f.add(slot == 2, "vendorId", vendor.map(|v| v.as_str().to_owned()));
-        f.add(
-            slot == 1,
-            "applicationId",
-            app.map(|a| a.as_str().to_owned()),
-        );
-        f
-    }
-}
-
-impl QueryPlan {
-    fn new(slot: usize, prefix: String, filters: Filters, (lower, upper): Bounds) -> Self {
-        let (index, pk_attr, sk_attr) = TABLE_INDEXES[slot];
-        QueryPlan {
-            index,
-            pk_attr,
-            sk_attr,
-            prefix,
-            lower,
-            upper,
-            filters: filters.0,
+    /// Reads the next page of every shard that has nothing left to merge.
+    async fn fill(&mut self) -> Result<(), StoreError> {
+        let pending: Vec<usize> = (0..self.shards.len())
+            .filter(|&i| self.shards[i].buffer.is_empty() && !self.shards[i].done)
+            .collect();
+        let reads = pending.iter().map(|&i| {
+            let shard = &self.shards[i];
+            self.store.query_page(
+                shard.index,
+                &shard.partition,
+                &self.bounds,
+                shard.start.clone(),
+                shard.limit,
+            )
+        });
+        let pages = futures::future::try_join_all(reads).await?;
+        for (i, (items, next)) in pending.into_iter().zip(pages) {
+            let shard = &mut self.shards[i];
+            shard.buffer.extend(items);
+            shard.done = next.is_none();
+            shard.start = next;
+            // A shard read again is a dense one: read further at once.
+            shard.limit = (shard.limit * 4).min(1000);
         }
+        Ok(())
     }
 
-    /// The narrowest index a query's filters name: a document or a run (a
-    /// few records), then an application, a document type, an error code, an
-    /// event type, a vendor; else every record of a state.
-    fn for_errors(q: &ErrorQuery) -> Self {
-        let (slot, prefix) = if let Some(d) = &q.document_id {
-            (6, format!("{d}#"))
-        } else if let Some(r) = &q.integration_run_id {
-            (7, format!("{r}#"))
-        } else if let Some(a) = &q.application_id {
-            (1, format!("{a}#"))
-        } else if let Some(d) = &q.document_type {
-            (5, format!("{d}#"))
-        } else if let Some(c) = q.error_code {
-            (3, format!("{c}#"))
-        } else if let Some(t) = q.event_type {
-            (4, format!("{t}#"))
-        } else if let Some(v) = &q.vendor {
-            (2, format!("{}#", v.as_str()))
-        } else {
-            (0, String::new())
-        };
-        let mut f = Filters::scoped(slot, q.vendor.as_ref(), q.application_id.as_ref());
-        f.add(slot == 3, "errorCode", q.error_code.map(|c| c.to_string()));
-        f.add(slot == 4, "eventType", q.event_type.map(|t| t.to_string()));
-        f.add(false, "category", q.category.map(|c| c.to_string()));
-        f.add(false, "companyId", q.company_id.clone());
-        f.add(false, "userEmail", q.user_email.clone());
-        f.add(slot == 5, "documentType", q.document_type.clone());
-        f.add(slot == 6, "documentId", q.document_id.clone());
-        f.add(slot == 7, "integrationRunId", q.integration_run_id.clone());
-        QueryPlan::new(slot, prefix, f, bounds(q.from, q.to, q.after.as_ref()))
-    }
-
-    /// Events share the indexes under their own partitions (see the module notes).
-    fn for_events(q: &EventQuery) -> Self {
-        let (slot, prefix) = if let Some(a) = &q.application_id {
-            (1, format!("{EVENT_PARTITION}#{a}"))
-        } else if let Some(v) = &q.vendor {
-            (2, format!("{EVENT_PARTITION}#{}", v.as_str()))
-        } else {
-            (0, EVENT_PARTITION.to_owned())
-        };
-        let mut f = Filters::scoped(slot, q.vendor.as_ref(), q.application_id.as_ref());
-        f.add(false, "status", q.status.map(|s| s.as_str().to_owned()));
-        f.add(
-            false,
-            "eventType",
-            q.event_type.map(|t| t.as_str().to_owned()),
-        );
-        QueryPlan::new(slot, prefix, f, bounds(q.from, q.to, q.after.as_ref()))
+    /// Up to `n` more items, newest first; fewer only when every shard has ended.
+    async fn next(&mut self, n: usize) -> Result<Vec<Item>, StoreError> {
+        let mut out = Vec::new();
+        while out.len() < n {
+            if self.shards.iter().any(|s| s.buffer.is_empty() && !s.done) {
+                self.fill().await?;
+                continue;
+            }
+            let newest = self
+                .shards
+                .iter_mut()
+                .filter(|s| !s.buffer.is_empty())
+                .max_by(|a, b| {
+                    let sk = |s: &Shard| {
+                        s.buffer
+                            .front()
+                            .and_then(|i| text(i, s.index.2))
+                            .map(str::to_owned)
+                    };
+                    sk(a).cmp(&sk(b))
+                });
+            match newest.and_then(|s| s.buffer.pop_front()) {
+                Some(item) => out.push(item),
+                None => break,
+            }
+        }
+        Ok(out)
     }
 }
 
-/// Keys and integrations are listed from partitions of their own in the
-/// first and third indexes (few items, rarely written, so never hot).
+impl DynamoStore {
+    /// One page of an index partition, newest first, within `bounds`; and
+    /// where the next page starts, if there is one.
+    async fn query_page(
+        &self,
+        (index, pk_attr, sk_attr): IndexKeys,
+        partition: &str,
+        bounds: &Bounds,
+        start: Option<Item>,
+        limit: usize,
+    ) -> Result<(Vec<Item>, Option<Item>), StoreError> {
+        let mut req = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(index)
+            .scan_index_forward(false)
+            .expression_attribute_names("#pk", pk_attr)
+            .expression_attribute_values(":pk", s(partition))
+            .set_exclusive_start_key(start)
+            .limit(limit.clamp(1, 1000) as i32);
+        let mut condition = "#pk = :pk".to_owned();
+        if bounds.lower.is_some() || bounds.upper.is_some() {
+            req = req.expression_attribute_names("#sk", sk_attr);
+        }
+        match (&bounds.lower, &bounds.upper) {
+            (Some(lo), Some(hi)) => {
+                condition.push_str(" AND #sk BETWEEN :lo AND :hi");
+                req = req
+                    .expression_attribute_values(":lo", s(lo.clone()))
+                    .expression_attribute_values(":hi", s(hi.clone()));
+            }
+            (Some(lo), None) => {
+                condition.push_str(" AND #sk >= :lo");
+                req = req.expression_attribute_values(":lo", s(lo.clone()));
+            }
+            (None, Some(hi)) => {
+                condition.push_str(" AND #sk < :hi");
+                req = req.expression_attribute_values(":hi", s(hi.clone()));
+            }
+            (None, None) => {}
+        }
+        let out = req
+            .key_condition_expression(condition)
+            .send()
+            .await
+            .map_err(|e| sdk_error("Query", e))?;
+        Ok((out.items.unwrap_or_default(), out.last_evaluated_key))
+    }
+}
 const KEYS_PARTITION: &str = "KEYS";
 const INTEGRATIONS_PARTITION: &str = "INTEGRATIONS";
 
@@ -596,7 +663,7 @@ impl DynamoStore {
 impl KeyStore for DynamoStore {
     async fn insert_key(&self, record: &ApiKeyRecord) -> Result<(), StoreError> {
         let mut item = data_item(format!("KEY#{}", record.hash.0), "KEY", record)?;
-        let (_, pk_attr, sk_attr) = TABLE_INDEXES[0];
+        let (_, pk_attr, sk_attr) = RECORD_INDEXES[0];
         item.insert(pk_attr.into(), s(KEYS_PARTITION));
         item.insert(sk_attr.into(), s(record.key_id.clone()));
         self.put_new(item, "api key").await
@@ -613,7 +680,7 @@ impl KeyStore for DynamoStore {
     async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
         let (items, _) = self
             .read_ascending(
-                TABLE_INDEXES[0],
+                RECORD_INDEXES[0],
                 KEYS_PARTITION.into(),
                 None,
                 usize::MAX,
@@ -637,12 +704,12 @@ impl KeyStore for DynamoStore {
         key_id: &str,
         at: chrono::DateTime<chrono::Utc>,
     ) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let (_, pk_attr, sk_attr) = TABLE_INDEXES[0];
+        let (_, pk_attr, sk_attr) = RECORD_INDEXES[0];
         let out = self
             .client
             .query()
             .table_name(&self.table)
-            .index_name(TABLE_INDEXES[0].0)
+            .index_name(RECORD_INDEXES[0].0)
             .key_condition_expression("#pk = :pk AND #sk = :id")
             .expression_attribute_names("#pk", pk_attr)
             .expression_attribute_names("#sk", sk_attr)
@@ -724,8 +791,8 @@ impl IntegrationStore for DynamoStore {
         query: &IntegrationQuery,
     ) -> Result<IntegrationPage, StoreError> {
         let (index, partition) = match &query.vendor {
-            Some(v) => (TABLE_INDEXES[2], vendor_integrations_partition(v)),
-            None => (TABLE_INDEXES[0], INTEGRATIONS_PARTITION.to_owned()),
+            Some(v) => (RECORD_INDEXES[2], vendor_integrations_partition(v)),
+            None => (RECORD_INDEXES[0], INTEGRATIONS_PARTITION.to_owned()),
         };
         let enabled = query.enabled;
         let (items, ended) = self
@@ -780,7 +847,7 @@ impl IntegrationStore for DynamoStore {
             .table_name(&self.table)
             .set_key(Some(key(pk, "INTEGRATION")))
             .update_expression(
-                "SET #data = :data, #version = :version, #l1 = :l1, #s1 = :s1, #l3 = :l3, #s3 = :s3",
+                "SET #data = :data, #version = :version, #l1 = :l1, #l3 = :l3, #sk = :sk",
             )
             .condition_expression("#version = :expected")
             .expression_attribute_names("#data", "data")
@@ -789,7 +856,7 @@ impl IntegrationStore for DynamoStore {
         // now; one whose vendor changed moves to its new vendor's partition.
         for ((attr, value), slot) in listing_keys(integration)
             .into_iter()
-            .zip(["l1", "s1", "l3", "s3"])
+            .zip(["l1", "l3", "sk"])
         {
             req = req
                 .expression_attribute_names(format!("#{slot}"), attr)
@@ -861,14 +928,14 @@ fn integration_item(integration: &Integration) -> Result<Item, StoreError> {
 }
 
 /// Where an integration is listed: among all, and among its vendor's.
-fn listing_keys(integration: &Integration) -> [(&'static str, AttributeValue); 4] {
+/// (The two indexes share their sort key attribute.)
+fn listing_keys(integration: &Integration) -> [(&'static str, AttributeValue); 3] {
     let id = integration.application_id.as_str();
-    let ((_, p1, s1), (_, p3, s3)) = (TABLE_INDEXES[0], TABLE_INDEXES[2]);
+    let ((_, p1, sk), (_, p3, _)) = (RECORD_INDEXES[0], RECORD_INDEXES[2]);
     [
         (p1, s(INTEGRATIONS_PARTITION)),
-        (s1, s(id)),
         (p3, s(vendor_integrations_partition(&integration.vendor_id))),
-        (s3, s(id)),
+        (sk, s(id)),
     ]
 }
 
@@ -897,24 +964,154 @@ fn delete(table: &str, k: Item) -> Result<TransactWriteItem, StoreError> {
         .build())
 }
 
+/// What changes of an event after it is accepted: the `STATE` item.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventState {
+    status: EventStatus,
+    attempts: Vec<Attempt>,
+    updated_at: chrono::DateTime<chrono::Utc>,
+    round: u32,
+    transient_failures: u32,
+    lease_until: Option<chrono::DateTime<chrono::Utc>>,
+    version: u64,
+}
+
+impl EventState {
+    fn of(e: &Event) -> Self {
+        EventState {
+            status: e.status,
+            attempts: e.attempts.clone(),
+            updated_at: e.updated_at,
+            round: e.round,
+            transient_failures: e.transient_failures,
+            lease_until: e.lease_until,
+            version: e.version,
+        }
+    }
+
+    fn apply(self, e: &mut Event) {
+        e.status = self.status;
+        e.attempts = self.attempts;
+        e.updated_at = self.updated_at;
+        e.round = self.round;
+        e.transient_failures = self.transient_failures;
+        e.lease_until = self.lease_until;
+        e.version = self.version;
+    }
+
+    fn summarize(&self, s: &mut EventSummary) {
+        s.status = self.status;
+        s.round = self.round;
+        s.attempts = self.attempts.len();
+        s.updated_at = self.updated_at;
+    }
+}
+
+/// An event's entry in the events indexes: what its listing shows that the
+/// entry's keys (its id, its creation time) do not. Short names, because
+/// every byte of the accepted event's item counts toward its first write
+/// unit.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Listed {
+    #[serde(rename = "a")]
+    application_id: ApplicationId,
+    #[serde(rename = "v")]
+    vendor_id: VendorId,
+    #[serde(rename = "t")]
+    kind: EventType,
+    #[serde(rename = "c")]
+    created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The version every event is accepted at (see `Service::accept`).
+const ACCEPTED_VERSION: u64 = 1;
+
+/// Whether an event is exactly as the service accepts it, so that its
+/// `EVENT` item says all there is and it needs no `STATE` item yet.
+fn as_accepted(e: &Event) -> bool {
+    e.version == ACCEPTED_VERSION
+        && e.status == EventStatus::Pending
+        && e.round == 1
+        && e.attempts.is_empty()
+        && e.transient_failures == 0
+        && e.lease_until.is_none()
+        && e.updated_at == e.created_at
+}
+
+/// The event as accepted, with its listing keys and entry. Never rewritten.
 fn event_item(event: &Event) -> Result<Item, StoreError> {
     let mut item = data_item(format!("EVENT#{}", event.id), "EVENT", event)?;
-    item.insert("status".into(), s(event.status.as_str()));
-    item.insert("version".into(), n(event.version));
-    item.insert("applicationId".into(), s(event.application_id.as_str()));
-    item.insert("vendorId".into(), s(event.vendor_id.as_str()));
-    item.insert("eventType".into(), s(event.body.kind.as_str()));
-    let sk = sort_key(event.created_at.timestamp_millis(), &event.id);
+    let listed = Listed {
+        application_id: event.application_id.clone(),
+        vendor_id: event.vendor_id.clone(),
+        kind: event.body.kind,
+        created_at: event.created_at,
+    };
+    item.insert(
+        EVENT_PROJECTION[0].into(),
+        s(serde_json::to_string(&listed).map_err(internal)?),
+    );
     let partitions = [
-        EVENT_PARTITION.to_owned(),
-        format!("{EVENT_PARTITION}#{}", event.application_id),
-        format!("{EVENT_PARTITION}#{}", event.vendor_id.as_str()),
+        "ALL",
+        event.application_id.as_str(),
+        event.vendor_id.as_str(),
     ];
-    for ((_, pk_attr, sk_attr), pk) in TABLE_INDEXES.iter().zip(partitions) {
-        item.insert((*pk_attr).to_owned(), s(pk));
-        item.insert((*sk_attr).to_owned(), s(sk.clone()));
+    for ((_, pk_attr, _), partition) in EVENT_INDEXES.into_iter().zip(partitions) {
+        item.insert(pk_attr.into(), s(sharded(partition, &event.id)));
     }
+    item.insert(
+        EVENT_INDEXES[0].2.into(),
+        s(sort_key(event.created_at.timestamp_millis(), &event.id)),
+    );
     Ok(item)
+}
+
+/// An event's listing as its index entry alone tells it: as accepted.
+fn listed_summary(item: &Item) -> Result<EventSummary, StoreError> {
+    let listed: Listed = from_attribute(item, EVENT_PROJECTION[0])?;
+    let id = text(item, "PK")
+        .and_then(|pk| pk.strip_prefix("EVENT#"))
+        .ok_or_else(|| StoreError::Internal("event entry without its key".into()))?;
+    Ok(EventSummary {
+        id: id.to_owned(),
+        application_id: listed.application_id,
+        vendor_id: listed.vendor_id,
+        kind: listed.kind,
+        status: EventStatus::Pending,
+        round: 1,
+        attempts: 0,
+        created_at: listed.created_at,
+        updated_at: listed.created_at,
+    })
+}
+
+fn state_item(event: &Event) -> Result<Item, StoreError> {
+    let mut item = data_item(
+        format!("EVENT#{}", event.id),
+        "STATE",
+        &EventState::of(event),
+    )?;
+    item.insert("version".into(), n(event.version));
+    Ok(item)
+}
+
+/// The state written over the one at `expected`. An event with no state
+/// item is as it was accepted, at [`ACCEPTED_VERSION`] (`insert_event`
+/// writes one for any other).
+fn state_put(table: &str, event: &Event, expected: u64) -> Result<Put, StoreError> {
+    let condition = if expected == ACCEPTED_VERSION {
+        "attribute_not_exists(PK) OR version = :expected"
+    } else {
+        "version = :expected"
+    };
+    Put::builder()
+        .table_name(table)
+        .set_item(Some(state_item(event)?))
+        .condition_expression(condition)
+        .expression_attribute_values(":expected", n(expected))
+        .build()
+        .map_err(internal)
 }
 
 fn failed_condition(reasons: &[CancellationReason], index: usize) -> bool {
@@ -931,21 +1128,24 @@ impl EventStore for DynamoStore {
         event: &Event,
         idempotency: Option<&IdempotencyRecord>,
     ) -> Result<InsertOutcome, StoreError> {
-        let event_item = event_item(event)?;
+        let mut items = vec![put(&self.table, event_item(event)?)?];
+        if !as_accepted(event) {
+            items.push(put(&self.table, state_item(event)?)?);
+        }
         // Tokens carry their event's id (see `event::new_token`): nothing but the
         // event to write, unless an idempotency record must go in with it.
-        let Some(i) = idempotency else {
-            self.put_new(event_item, &format!("event {}", event.id))
-                .await?;
-            return Ok(InsertOutcome::Inserted);
-        };
-        let items = vec![
-            put(&self.table, event_item)?,
-            put(
+        let idem_at = items.len();
+        if let Some(i) = idempotency {
+            items.push(put(
                 &self.table,
                 data_item(format!("IDEM#{}", i.scope), "IDEM", i)?,
-            )?,
-        ];
+            )?);
+        }
+        if items.len() == 1 {
+            self.put_new(event_item(event)?, &format!("event {}", event.id))
+                .await?;
+            return Ok(InsertOutcome::Inserted);
+        }
         let result = self
             .client
             .transact_write_items()
@@ -961,7 +1161,7 @@ impl EventStore for DynamoStore {
             err.as_service_error()
         {
             let reasons = c.cancellation_reasons();
-            if failed_condition(reasons, 1) {
+            if let Some(i) = idempotency.filter(|_| failed_condition(reasons, idem_at)) {
                 let previous: IdempotencyRecord = self
                     .get_item(format!("IDEM#{}", i.scope), "IDEM")
                     .await?
@@ -982,10 +1182,11 @@ impl EventStore for DynamoStore {
         event: &Event,
         idempotency: Option<&IdempotencyRecord>,
     ) -> Result<(), StoreError> {
-        let mut items = vec![delete(
-            &self.table,
-            key(format!("EVENT#{}", event.id), "EVENT"),
-        )?];
+        let pk = format!("EVENT#{}", event.id);
+        let mut items = vec![
+            delete(&self.table, key(pk.clone(), "EVENT"))?,
+            delete(&self.table, key(pk, "STATE"))?,
+        ];
         // Only an event from before tokens carried its id has a token item.
         if token_event_id(&event.token).is_none() {
             items.push(delete(
@@ -1009,12 +1210,51 @@ impl EventStore for DynamoStore {
     }
 
     async fn get_event(&self, id: &str) -> Result<Option<Event>, StoreError> {
-        self.get_item(format!("EVENT#{id}"), "EVENT").await
+        // The event and its state share a partition: one Query reads both.
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("PK = :pk")
+            .expression_attribute_values(":pk", s(format!("EVENT#{id}")))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("Query", e))?;
+        let (mut event, mut current) = (None::<Event>, None::<EventState>);
+        for item in out.items() {
+            match text(item, "SK") {
+                Some("EVENT") => event = Some(from_item(item)?),
+                Some("STATE") => current = Some(from_item(item)?),
+                _ => {}
+            }
+        }
+        Ok(event.map(|mut e| {
+            if let Some(state) = current {
+                state.apply(&mut e);
+            }
+            e
+        }))
     }
 
     async fn update_event(&self, event: &Event, expected: u64) -> Result<(), StoreError> {
-        self.put_versioned(event_item(event)?, expected, &format!("event {}", event.id))
+        let put = state_put(&self.table, event, expected)?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(put.item))
+            .set_condition_expression(Some(put.condition_expression.unwrap_or_default()))
+            .set_expression_attribute_values(put.expression_attribute_values)
+            .send()
             .await
+            .map_err(|e| match e.as_service_error() {
+                Some(se) if is_condition_failure(se) => StoreError::Conflict(format!(
+                    "event {} is missing or not at the expected version",
+                    event.id
+                )),
+                _ => sdk_error("PutItem", e),
+            })?;
+        Ok(())
     }
 
     async fn finish_delivery(
@@ -1024,25 +1264,31 @@ impl EventStore for DynamoStore {
         error: Option<&ErrorRecord>,
         count: FailureCount,
     ) -> Result<(), StoreError> {
-        let mut items = vec![TransactWriteItem::builder()
-            .put(
-                Put::builder()
-                    .table_name(&self.table)
-                    .set_item(Some(event_item(event)?))
-                    .condition_expression("version = :expected")
-                    .expression_attribute_values(":expected", n(expected))
-                    .build()
-                    .map_err(internal)?,
-            )
-            .build()];
-        if let Some(record) = error {
-            items.push(put(&self.table, self.error_item(record)?)?);
-        }
         let counter = match count {
             FailureCount::Unchanged => None,
             FailureCount::Increment => Some(("ADD successiveFailures :one", ":one", n(1))),
             FailureCount::Reset => Some(("SET successiveFailures = :zero", ":zero", n(0))),
         };
+        // A delivery that records nothing and moves no count is one write,
+        // not a transaction (which DynamoDB bills twice).
+        if error.is_none() && counter.is_none() {
+            return self
+                .update_event(event, expected)
+                .await
+                .map_err(|e| match e {
+                    StoreError::Conflict(_) => StoreError::Conflict(format!(
+                        "event {} was settled by another writer",
+                        event.id
+                    )),
+                    e => e,
+                });
+        }
+        let mut items = vec![TransactWriteItem::builder()
+            .put(state_put(&self.table, event, expected)?)
+            .build()];
+        if let Some(record) = error {
+            items.push(put(&self.table, error_item(record)?)?);
+        }
         if let Some((expression, name, value)) = counter {
             items.push(
                 TransactWriteItem::builder()
@@ -1089,33 +1335,123 @@ impl EventStore for DynamoStore {
     }
 
     async fn query_events(&self, query: &EventQuery) -> Result<EventPage, StoreError> {
-        let plan = QueryPlan::for_events(query);
-        let items = self
-            .read_partition(&plan, plan.prefix.clone(), query.limit + 1, |e: &Event| {
-                query.matches(e)
-            })
-            .await?;
-        Ok(EventPage::from_overfetch(items, query.limit))
+        let want = query.limit + 1;
+        let window = bounds(query.from, query.to, query.after.as_ref());
+        let mut merge = Merge::new(self, [event_plan(query)], window, want);
+        let mut found = Vec::new();
+        while found.len() < want {
+            let need = want - found.len();
+            let items = merge.next(need).await?;
+            let ended = items.len() < need;
+            // The entry is the event as accepted; its state item, if it has
+            // one, says what became of it.
+            let mut listed = Vec::new();
+            for item in &items {
+                match listed_summary(item) {
+                    Ok(summary) if query.matches_listing(&summary) => listed.push(summary),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!(key = ?text(item, "PK"), error = %e, "a stored event cannot be listed; it is left out")
+                    }
+                }
+            }
+            let states = self
+                .event_states(listed.iter().map(|e| e.id.as_str()))
+                .await?;
+            for mut summary in listed {
+                if let Some(state) = states.get(&summary.id) {
+                    state.summarize(&mut summary);
+                }
+                if query.matches(&summary) {
+                    found.push(summary);
+                }
+            }
+            if ended {
+                break;
+            }
+        }
+        Ok(EventPage::from_overfetch(found, query.limit))
     }
 
     async fn get_event_by_token(&self, token: &str) -> Result<Option<Event>, StoreError> {
         let item = self.get_raw(format!("TOKEN#{token}"), "TOKEN").await?;
-        let Some(id) = item
-            .as_ref()
-            .and_then(|i| i.get("eventId"))
-            .and_then(|v| v.as_s().ok())
-        else {
+        let Some(id) = item.as_ref().and_then(|i| text(i, "eventId")) else {
             return Ok(None);
         };
         self.get_event(id).await
     }
 }
 
+impl DynamoStore {
+    /// The state items of these events, by id, read by BatchGetItem (at
+    /// most 100 keys a request; the requests go side by side).
+    async fn event_states<'a>(
+        &self,
+        ids: impl Iterator<Item = &'a str>,
+    ) -> Result<HashMap<String, EventState>, StoreError> {
+        let keys: Vec<Item> = ids.map(|id| key(format!("EVENT#{id}"), "STATE")).collect();
+        let reads = keys.chunks(100).map(|chunk| self.batch_get(chunk.to_vec()));
+        let mut states = HashMap::new();
+        for item in futures::future::try_join_all(reads)
+            .await?
+            .into_iter()
+            .flatten()
+        {
+            let Some(id) = text(&item, "PK").and_then(|pk| pk.strip_prefix("EVENT#")) else {
+                continue;
+            };
+            states.insert(id.to_owned(), from_item(&item)?);
+        }
+        Ok(states)
+    }
+
+    /// One BatchGetItem, asking again for what DynamoDB left unprocessed.
+    async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::new();
+        let mut pending = keys;
+        for round in 0..8u32 {
+            if pending.is_empty() {
+                return Ok(found);
+            }
+            if round > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(10 << round)).await;
+            }
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(pending))
+                .build()
+                .map_err(internal)?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| sdk_error("BatchGetItem", e))?;
+            found.extend(
+                out.responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default(),
+            );
+            pending = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .map(|k| k.keys)
+                .unwrap_or_default();
+        }
+        if pending.is_empty() {
+            Ok(found)
+        } else {
+            Err(StoreError::Unavailable(
+                "DynamoDB left keys of a batch read unprocessed".into(),
+            ))
+        }
+    }
+}
+
 #[async_trait]
 impl ErrorStore for DynamoStore {
     async fn insert_error(&self, record: &ErrorRecord) -> Result<(), StoreError> {
-        let item = self.error_item(record)?;
-        self.put_new(item, &format!("error record {}", record.id))
+        self.put_new(error_item(record)?, &format!("error record {}", record.id))
             .await
     }
 
@@ -1124,30 +1460,25 @@ impl ErrorStore for DynamoStore {
     }
 
     async fn update_error(&self, record: &ErrorRecord, expected: u64) -> Result<(), StoreError> {
-        let item = self.error_item(record)?;
+        let item = error_item(record)?;
         self.put_versioned(item, expected, &format!("error record {}", record.id))
             .await
     }
 
     async fn query_errors(&self, query: &ErrorQuery) -> Result<ErrorPage, StoreError> {
-        let plan = QueryPlan::for_errors(query);
         let want = query.limit + 1;
-        let reads = states(query.resolved).iter().map(|resolved| {
-            self.read_partition(
-                &plan,
-                format!("{}{}", plan.prefix, state(*resolved)),
-                want,
-                |r: &ErrorRecord| query.matches(r),
-            )
-        });
-        // Both partitions are read side by side: one round trip of latency.
-        let mut items: Vec<ErrorRecord> = futures::future::try_join_all(reads)
-            .await?
-            .into_iter()
-            .flatten()
-            .collect();
-        items.sort_by(|a, b| Position::of(b).cmp(&Position::of(a)));
-        Ok(ErrorPage::from_overfetch(items, query.limit))
+        let mut merge = self.record_merge(query, want);
+        let mut found = Vec::new();
+        while found.len() < want {
+            let need = want - found.len();
+            let items = merge.next(need).await?;
+            let ended = items.len() < need;
+            found.extend(readable(&items).filter(|r| query.matches(r)));
+            if ended {
+                break;
+            }
+        }
+        Ok(ErrorPage::from_overfetch(found, query.limit))
     }
 
     async fn summarize_errors(&self, query: &ErrorQuery) -> Result<Vec<SummaryRow>, StoreError> {
@@ -1155,36 +1486,53 @@ impl ErrorStore for DynamoStore {
             after: None,
             ..query.clone()
         };
-        let plan = QueryPlan::for_errors(&query);
+        let mut merge = self.record_merge(&query, usize::MAX);
         let mut pairs: Vec<(ApplicationId, ErrorCode)> = Vec::new();
-        for resolved in states(query.resolved) {
-            let partition = format!("{}{}", plan.prefix, state(*resolved));
-            // Only the two counted attributes travel; key conditions and
-            // filters already hold every other condition of the query.
-            self.query_partition(
-                &plan,
-                partition,
-                1000,
-                Some("applicationId, errorCode"),
-                |item| {
-                    let text = |name: &str| {
-                        item.get(name)
-                            .and_then(|v| v.as_s().ok())
-                            .ok_or_else(|| StoreError::Internal(format!("record without {name}")))
-                    };
-                    pairs.push((
-                        ApplicationId::parse(text("applicationId")?).map_err(internal)?,
-                        text("errorCode")?.parse().map_err(internal)?,
-                    ));
-                    Ok(true)
-                },
-            )
-            .await?;
+        loop {
+            let items = merge.next(1000).await?;
+            if items.is_empty() {
+                break;
+            }
+            pairs.extend(
+                readable(&items)
+                    .filter(|r| query.matches(r))
+                    .map(|r| (r.application_id, r.error_code)),
+            );
         }
         Ok(SummaryRow::tally(pairs.iter().map(|(a, c)| (a, *c))))
     }
 }
 
+impl DynamoStore {
+    /// Every shard of the partitions a report query reads, merged newest first.
+    fn record_merge(&self, query: &ErrorQuery, want: usize) -> Merge<'_> {
+        let (index, prefix) = record_plan(query);
+        let partitions = states(query.resolved)
+            .iter()
+            .map(move |resolved| (index, format!("{prefix}{}", state(*resolved))));
+        Merge::new(
+            self,
+            partitions,
+            bounds(query.from, query.to, query.after.as_ref()),
+            want,
+        )
+    }
+}
+
+/// The records among these index entries. A stored record that cannot be
+/// read back is left out, with its key in the log, rather than failing every
+/// page it falls in.
+fn readable(items: &[Item]) -> impl Iterator<Item = ErrorRecord> + '_ {
+    items
+        .iter()
+        .filter_map(|item| match from_item::<ErrorRecord>(item) {
+            Ok(record) => Some(record),
+            Err(e) => {
+                tracing::error!(key = ?text(item, "PK"), error = %e, "a stored record cannot be read; it is left out of the list");
+                None
+            }
+        })
+}
 #[async_trait]
 impl AlertStore for DynamoStore {
     async fn insert_alert(&self, alert: &Alert) -> Result<bool, StoreError> {
@@ -1222,27 +1570,34 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
         .create_table()
         .table_name(table)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr("PK")?)
-        .attribute_definitions(attr("SK")?)
         .key_schema(key_el("PK", KeyType::Hash)?)
         .key_schema(key_el("SK", KeyType::Range)?);
-    for (name, pk, sk) in TABLE_INDEXES {
-        req = req
-            .attribute_definitions(attr(pk)?)
-            .attribute_definitions(attr(sk)?)
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name(name)
-                    .key_schema(key_el(pk, KeyType::Hash)?)
-                    .key_schema(key_el(sk, KeyType::Range)?)
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::All)
-                            .build(),
-                    )
-                    .build()
-                    .map_err(internal)?,
-            );
+    let mut attributes = vec!["PK", "SK"];
+    for ((name, pk, sk), projected) in indexes() {
+        for a in [pk, sk] {
+            if !attributes.contains(&a) {
+                attributes.push(a);
+            }
+        }
+        req = req.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key_el(pk, KeyType::Hash)?)
+                .key_schema(key_el(sk, KeyType::Range)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::Include)
+                        .set_non_key_attributes(Some(
+                            projected.iter().map(|a| a.to_string()).collect(),
+                        ))
+                        .build(),
+                )
+                .build()
+                .map_err(internal)?,
+        );
+    }
+    for a in attributes {
+        req = req.attribute_definitions(attr(a)?);
     }
     req.send().await.map_err(|e| sdk_error("CreateTable", e))?;
     client
@@ -1265,7 +1620,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), StoreError
 /// and key functions: for the key-distribution check (`keycheck`) and
 /// docs/SCALE.md, so that their figures follow the code.
 pub mod layout {
-    use super::{error_item, event_item, integration_item, Item, TABLE_INDEXES};
+    use super::{error_item, event_item, indexes, integration_item, state_item, IndexKeys, Item};
     use aws_sdk_dynamodb::types::AttributeValue;
     use iev_domain::event::Event;
     use iev_domain::integration::Integration;
@@ -1274,26 +1629,42 @@ pub mod layout {
     use iev_domain::StoreError;
 
     /// One item written: its base-table partition key, its size, whether it
-    /// is part of a transaction (billed twice on the table), and each index
-    /// partition it lands in (every index projects the whole item).
+    /// is part of a transaction (billed twice on the table), and the entry
+    /// it writes in each index it lands in.
     #[derive(Debug, Clone)]
     pub struct Write {
         pub table_partition: String,
         pub bytes: usize,
         pub transactional: bool,
-        pub indexes: Vec<(&'static str, String)>,
+        pub indexes: Vec<IndexWrite>,
+    }
+
+    /// One index entry written: which index, its partition key, its size
+    /// (the table's and the index's keys and what the index projects).
+    #[derive(Debug, Clone)]
+    pub struct IndexWrite {
+        pub index: &'static str,
+        pub partition: String,
+        pub bytes: usize,
+    }
+
+    /// Write units for `bytes`: one per KB begun.
+    pub fn units(bytes: usize) -> u64 {
+        bytes.div_ceil(1024).max(1) as u64
     }
 
     impl Write {
-        /// Write units for one copy of the item: one per KB begun.
-        pub fn units(&self) -> u64 {
-            self.bytes.div_ceil(1024).max(1) as u64
+        /// The write units of the table write (both halves of a transaction).
+        pub fn table_units(&self) -> u64 {
+            units(self.bytes) * if self.transactional { 2 } else { 1 }
         }
     }
 
-    /// DynamoDB's item size: each attribute's name and value.
-    fn item_bytes(item: &Item) -> usize {
-        item.iter()
+    /// DynamoDB's size of these attributes: each one's name and value.
+    fn attributes_bytes<'a>(
+        attributes: impl Iterator<Item = (&'a String, &'a AttributeValue)>,
+    ) -> usize {
+        attributes
             .map(|(name, value)| {
                 name.len()
                     + match value {
@@ -1306,38 +1677,52 @@ pub mod layout {
     }
 
     fn write(item: &Item, transactional: bool) -> Write {
-        let s = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        let entry = |(_, pk, sk): IndexKeys, projected: &[&str]| {
+            attributes_bytes(item.iter().filter(|(name, _)| {
+                let name = name.as_str();
+                ["PK", "SK", pk, sk].contains(&name) || projected.contains(&name)
+            }))
+        };
         Write {
-            table_partition: s("PK").unwrap_or_default(),
-            bytes: item_bytes(item),
+            table_partition: text("PK").unwrap_or_default(),
+            bytes: attributes_bytes(item.iter()),
             transactional,
-            indexes: TABLE_INDEXES
-                .iter()
-                .filter_map(|(index, pk, _)| s(pk).map(|p| (*index, p)))
+            indexes: indexes()
+                .filter_map(|(index, projected)| {
+                    text(index.1).map(|partition| IndexWrite {
+                        index: index.0,
+                        partition,
+                        bytes: entry(index, projected),
+                    })
+                })
                 .collect(),
         }
     }
 
-    /// Accepting an event (without an Idempotency-Key): one PutItem.
+    /// Accepting an event (without an Idempotency-Key): one PutItem of the
+    /// event as accepted, with its entry in each events index.
     pub fn accept(event: &Event) -> Result<Vec<Write>, StoreError> {
         Ok(vec![write(&event_item(event)?, false)])
     }
 
-    /// Claiming it before a call: the whole item again.
+    /// Claiming it before a call: its state item only.
     pub fn claim(event: &Event) -> Result<Vec<Write>, StoreError> {
-        Ok(vec![write(&event_item(event)?, false)])
+        Ok(vec![write(&state_item(event)?, false)])
     }
 
-    /// Settling it: one transaction of the event, its failure record, and
-    /// the integration's count when it moves (an update billed by the whole
-    /// integration item).
+    /// Settling it: the state item; with a failure record or a count to
+    /// move, one transaction of the state, the record and the integration's
+    /// count (an update billed by the whole integration item, which rewrites
+    /// its listing entries: they project the count).
     pub fn settle(
         event: &Event,
         error: Option<&ErrorRecord>,
         count: FailureCount,
         integration: &Integration,
     ) -> Result<Vec<Write>, StoreError> {
-        let mut writes = vec![write(&event_item(event)?, true)];
+        let transactional = error.is_some() || count != FailureCount::Unchanged;
+        let mut writes = vec![write(&state_item(event)?, transactional)];
         if let Some(record) = error {
             writes.push(write(&error_item(record)?, true));
         }

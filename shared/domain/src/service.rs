@@ -68,6 +68,9 @@ pub struct Service {
 pub struct Caches {
     callers: moka::sync::Cache<KeyHash, Caller>,
     vendors: moka::sync::Cache<ApplicationId, VendorId>,
+    /// Integrations as dispatch read them, and when (see `integration_cache`).
+    pub(crate) integrations:
+        moka::sync::Cache<ApplicationId, (std::time::Instant, Option<Integration>)>,
     pub isolation: Arc<crate::isolation::Isolation>,
 }
 
@@ -76,6 +79,8 @@ pub const CALLER_TTL: std::time::Duration = std::time::Duration::from_secs(60);
 /// How finely a key's `lastUsedAt` is kept: at most one write a key this often.
 const KEY_USE_GRANULARITY: chrono::TimeDelta = chrono::TimeDelta::minutes(10);
 const VENDOR_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+/// The longest an integration stays cached, whatever the configured period.
+const INTEGRATION_TTL: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl Default for Caches {
     fn default() -> Self {
@@ -87,6 +92,10 @@ impl Default for Caches {
             vendors: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(VENDOR_TTL)
+                .build(),
+            integrations: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(INTEGRATION_TTL)
                 .build(),
             isolation: Default::default(),
         }
@@ -388,6 +397,9 @@ impl Service {
                 other => other.into(),
             })?;
         self.caches.vendors.invalidate(&integration.application_id);
+        self.caches
+            .integrations
+            .invalidate(&integration.application_id);
         Ok(IntegrationView::from(&integration))
     }
 
@@ -677,6 +689,7 @@ impl Service {
         self.store
             .set_integration_enabled(&id, true, self.clock.now())
             .await?;
+        self.caches.integrations.invalidate(&id);
         tracing::info!(application_id = %id, by = %caller.key_id, "integration enabled");
         let redelivered = match (input.redeliver, integration.disabled_at) {
             (true, Some(since)) => {

@@ -37,7 +37,8 @@ fn number<T: std::str::FromStr>(name: &'static str) -> Result<Option<T>, ConfigE
 /// Retry schedule settings: `IEV_MAX_ATTEMPTS`, `IEV_RETRY_BASE_MS`,
 /// `IEV_RETRY_MAX_MS` (at most 12 hours, the SQS visibility limit),
 /// `IEV_DISABLE_AFTER`; per-integration isolation: `IEV_MAX_IN_FLIGHT`,
-/// `IEV_CIRCUIT_TRIP_AFTER`, `IEV_CIRCUIT_COOL_DOWN_MS`.
+/// `IEV_CIRCUIT_TRIP_AFTER`, `IEV_CIRCUIT_COOL_DOWN_MS`; how long dispatch may
+/// go by an integration it read: `IEV_INTEGRATION_CACHE_MS` (0, read each time).
 pub fn dispatch_config_from_env() -> Result<DispatchConfig, ConfigError> {
     let mut c = DispatchConfig::default();
     if let Some(v) = number::<u32>("IEV_MAX_ATTEMPTS")? {
@@ -73,6 +74,9 @@ pub fn dispatch_config_from_env() -> Result<DispatchConfig, ConfigError> {
     if let Some(v) = number::<u64>("IEV_CIRCUIT_COOL_DOWN_MS")? {
         c.circuit_cool_down = Duration::from_millis(v.max(1));
         c.circuit_max_cool_down = c.circuit_max_cool_down.max(c.circuit_cool_down);
+    }
+    if let Some(v) = number::<u64>("IEV_INTEGRATION_CACHE_MS")? {
+        c.integration_cache = Duration::from_millis(v.min(600_000));
     }
     Ok(c)
 }

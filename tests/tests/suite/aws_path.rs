@@ -382,10 +382,12 @@ async fn a_dead_letter_is_recorded_as_a_transport_error_exactly_once() {
     assert!(vendor.calls().is_empty());
 }
 
-/// Reads of the report on DynamoDB are Queries on an index (never a Scan), and
-/// the views the report opens with cost at most two requests a page.
+/// Reads of the report and the events log on DynamoDB are Queries on an
+/// index (never a Scan): one per shard of each partition a page reads, all
+/// sent side by side, so that a page of the report takes one round trip
+/// and a page of the events log two (its entries, then the events' states).
 #[tokio::test]
-async fn report_reads_on_dynamodb_never_scan_and_take_at_most_two_requests_a_page() {
+async fn report_and_event_pages_on_dynamodb_are_parallel_queries_in_one_round_trip_never_a_scan() {
     let (store, log) = iev_tests::aws::dynamo_store_logged().await;
     let (service, store) =
         service_over(store, sqs_queue().await, integration("app-1", "v-1")).await;
@@ -466,18 +468,37 @@ async fn report_reads_on_dynamodb_never_scan_and_take_at_most_two_requests_a_pag
         ),
     ];
     log.take();
-    for (name, query, requests) in views {
+    let shards = iev_aws::SHARDS as usize;
+    for (name, query, partitions) in views {
         let page = list(&query).await;
         assert!(!page.items.is_empty(), "{name}");
-        let sent = log.take();
-        assert_eq!(sent, vec!["Query"; requests], "{name}");
+        let (sent, round_trips) = log.take_with_round_trips();
+        assert_eq!(sent, vec!["Query"; partitions * shards], "{name}");
+        assert_eq!(round_trips, 1, "{name}");
     }
+    // The events log: its entries, then the page's states in one batch.
+    for (i, app) in ["app-1", "app-2"].iter().cycle().take(120).enumerate() {
+        let mut e = iev_tests::fixtures::event(&format!("e-{i:03}"), app, "v-1");
+        e.created_at = at(i as i64 * 1000);
+        e.updated_at = e.created_at;
+        store.insert_event(&e, None).await.unwrap();
+    }
+    log.take();
+    let events = service
+        .list_events(&caller, vec![("limit".into(), "50".into())])
+        .await
+        .unwrap();
+    assert_eq!(events.items.len(), 50);
+    let (sent, round_trips) = log.take_with_round_trips();
+    let mut expected = vec!["Query".to_owned(); shards];
+    expected.push("BatchGetItem".into());
+    assert_eq!(sent, expected);
+    assert_eq!(round_trips, 2);
     // Everything else that reads many records: summary, events log, export.
     service
         .error_summary(&caller, vec![("from".into(), at(0).to_rfc3339())])
         .await
         .unwrap();
-    service.list_events(&caller, vec![]).await.unwrap();
     service
         .daily_export(at(5 * day).date_naive())
         .await
@@ -615,4 +636,115 @@ async fn an_event_held_back_by_an_open_circuit_is_sent_again_later_as_a_new_mess
         Some("1"),
         "it starts again at one receive"
     );
+}
+
+/// One application's deliveries on DynamoDB would all read its one
+/// integration item; with the cache the template sets, an instance reads it
+/// once a period, and again after it moved the integration's failure count.
+#[tokio::test]
+async fn with_the_integration_cache_deliveries_to_one_integration_read_it_once_a_period() {
+    let mut reads = Vec::new();
+    for period in [
+        std::time::Duration::ZERO,
+        std::time::Duration::from_secs(60),
+    ] {
+        // The fourth call fails, and with one attempt allowed, is counted.
+        let vendor = vendor(|n| {
+            if n == 3 {
+                Reply::json(503, serde_json::json!({}))
+            } else {
+                Reply::success()
+            }
+        })
+        .await;
+        let (store, log) = iev_tests::aws::dynamo_store_logged().await;
+        let (service, store) =
+            service_configured(store, sqs_queue().await, integration_for(&vendor), |c| {
+                c.dispatch.integration_cache = period;
+                c.dispatch.max_attempts = 1;
+            })
+            .await;
+        let mut ids = Vec::new();
+        for i in 0..6 {
+            let e = iev_tests::fixtures::event(&format!("e-{i}"), "app-1", "v-1");
+            store.insert_event(&e, None).await.unwrap();
+            ids.push(e.id);
+        }
+        log.take();
+        let mut get_items = Vec::new();
+        for id in &ids {
+            service.dispatch(id).await.unwrap();
+            get_items.push(log.take().iter().filter(|op| *op == "GetItem").count());
+        }
+        assert_eq!(vendor.calls().len(), 6);
+        let failures: Vec<EventStatus> =
+            futures::future::join_all(ids.iter().map(|id| store.get_event(id)))
+                .await
+                .into_iter()
+                .map(|e| e.unwrap().unwrap().status)
+                .collect();
+        assert_eq!(failures[3], EventStatus::Failed);
+        reads.push(get_items);
+    }
+    // Without the cache: a read for every delivery, and one more after the
+    // counted failure (whether to disable goes by a fresh count). With it:
+    // the first delivery reads; the fourth's failure reads only for that
+    // decision; the fifth reads again, the count having moved (and resets
+    // it); the sixth reads after that reset.
+    assert_eq!(reads[0], vec![1, 1, 1, 2, 1, 1]);
+    assert_eq!(reads[1], vec![1, 0, 0, 1, 1, 1]);
+}
+
+/// What one delivered event costs in DynamoDB requests on the AWS path, as
+/// docs/SCALE.md counts it: accepted with one PutItem (and one SQS message);
+/// the vendor's signed fetch, one Query of the event and its state (and the
+/// integration's GetItem); the delivery, one Query, the integration's
+/// GetItem (cached in AWS), and two PutItems of the small state item: the
+/// claim and the settlement, none of them a transaction.
+#[tokio::test]
+async fn one_delivered_event_costs_one_put_one_query_and_two_state_writes_on_dynamodb() {
+    let vendor = vendor(|_| Reply::success()).await;
+    let (store, log) = iev_tests::aws::dynamo_store_logged().await;
+    let queue = sqs_queue().await;
+    let (service, _) =
+        service_configured(store, queue.clone(), integration_for(&vendor), |_| {}).await;
+    // The vendor's signature carries the time of day.
+    let service = Arc::new(Service {
+        clock: Arc::new(iev_domain::clock::SystemClock),
+        ..(*service).clone()
+    });
+    // The caller's key is read once, then kept (see `Caches`).
+    let warm = router(service.clone())
+        .oneshot(post_event(order_json("app-1")))
+        .await
+        .unwrap();
+    assert_eq!(warm.status(), 202);
+    receive(&queue).await;
+    log.take();
+
+    let (id, message) = ingest_and_receive(&service, &queue).await;
+    assert_eq!(log.take(), ["PutItem"], "accepting");
+
+    let event = service.store.get_event(&id).await.unwrap().unwrap();
+    log.take();
+    let url = service.event_url(&event.token);
+    let authorization = iev_tests::vendor::oauth_get(url.as_str(), "app-1-key", "app-1-secret");
+    service
+        .vendor_fetch(&event.token, None, Some(&authorization))
+        .await
+        .unwrap();
+    assert_eq!(log.take(), ["Query", "GetItem"], "the vendor's fetch");
+
+    let response = iev_dispatch::handle(&service, &queue, sqs_event(&[&message]))
+        .await
+        .unwrap();
+    assert!(failed_ids(&response).is_empty());
+    assert_eq!(
+        log.take(),
+        ["Query", "GetItem", "PutItem", "PutItem"],
+        "delivering"
+    );
+    let delivered = service.store.get_event(&id).await.unwrap().unwrap();
+    assert_eq!(delivered.status, EventStatus::Complete);
+    assert_eq!(vendor.calls().len(), 1);
 }

@@ -165,6 +165,73 @@ async fn the_black_box_flow_passes_against_template_yaml_deployed_to_an_aws_emul
         );
         assert!(config.contains("IEV_TABLE"), "{logical}: {config}");
     }
+    // The deployed table has the indexes the store reads, keyed and
+    // projected as `create_table` makes them for DynamoDB Local.
+    let table = stack
+        .aws(&[
+            "lambda",
+            "get-function-configuration",
+            "--function-name",
+            &stack.function("ReportFunction"),
+            "--query",
+            "Environment.Variables.IEV_TABLE",
+            "--output",
+            "text",
+        ])
+        .trim()
+        .to_owned();
+    let described: serde_json::Value = serde_json::from_str(&stack.aws(&[
+        "dynamodb",
+        "describe-table",
+        "--table-name",
+        &table,
+        "--output",
+        "json",
+    ]))
+    .expect("the table's description");
+    let mut deployed: Vec<(String, String, String, Vec<String>)> = described["Table"]
+        ["GlobalSecondaryIndexes"]
+        .as_array()
+        .expect("the table's indexes")
+        .iter()
+        .map(|i| {
+            let key = |kind: &str| {
+                i["KeySchema"]
+                    .as_array()
+                    .and_then(|k| k.iter().find(|e| e["KeyType"] == kind))
+                    .and_then(|e| e["AttributeName"].as_str())
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            let mut projected: Vec<String> = i["Projection"]["NonKeyAttributes"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            projected.sort();
+            assert_eq!(i["Projection"]["ProjectionType"], "INCLUDE", "{i}");
+            (
+                i["IndexName"].as_str().unwrap_or_default().to_owned(),
+                key("HASH"),
+                key("RANGE"),
+                projected,
+            )
+        })
+        .collect();
+    deployed.sort();
+    let mut expected: Vec<(String, String, String, Vec<String>)> = iev_aws::indexes()
+        .map(|((name, pk, sk), projected)| {
+            let mut projected: Vec<String> = projected.iter().map(|a| a.to_string()).collect();
+            projected.sort();
+            (name.into(), pk.into(), sk.into(), projected)
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(deployed, expected);
+
     // The console is served by the stack as by the runner.
     let (status, page) = target
         .send(Method::GET, "/console/sign-in", None, None)
