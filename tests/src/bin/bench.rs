@@ -1,9 +1,11 @@
 //! The benchmark the README names. It starts the release builds of the local
 //! runner and the bare-handler ceiling as separate processes, loads each from
 //! this process over loopback, and measures single-record store writes on the
-//! embedded store and DynamoDB Local. Prints one table.
+//! embedded store and DynamoDB Local. Prints one table, then the AWS path's
+//! ingest and delivery (the functions' handlers in this process over DynamoDB
+//! Local and moto's SQS, `aws_path`) beside the local runner's.
 //!
-//! Run it through `tests/bench.sh`, which builds the binaries and starts DynamoDB Local.
+//! Run it through `tests/bench.sh`, which builds the binaries and starts DynamoDB Local and moto.
 
 use hdrhistogram::Histogram;
 use iev_domain::ports::EventStore;
@@ -13,6 +15,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+// Beside this file, not in it: a file of its own in `src/bin/` would be
+// taken for another binary.
+#[path = "bench/aws_path.rs"]
+mod aws_path;
+
 const CONNECTIONS: usize = 50;
 const REQUESTS: usize = 20_000;
 const WARMUP: usize = 2_000;
@@ -20,6 +27,7 @@ const ROUNDS: usize = 3;
 const STORE_WRITES: usize = 2_000;
 const DYNAMO_WRITES: usize = 500;
 
+#[derive(Clone)]
 struct Row {
     what: String,
     rate: Option<f64>,
@@ -245,8 +253,9 @@ async fn wait_for_calls(calls: &AtomicUsize, n: usize, limit: Duration) -> Insta
     Instant::now()
 }
 
-/// Accepts a backlog with delivery off, then times a delivering runner draining it.
-async fn bench_delivery(rows: &mut Vec<Row>) {
+/// Accepts a backlog with delivery off, then times a delivering runner
+/// draining it; answers its row, which the AWS path's is set beside.
+async fn bench_delivery(rows: &mut Vec<Row>) -> Row {
     let dir = tempfile::tempdir().unwrap();
     let (notify, calls) = vendor_stub().await;
     {
@@ -264,13 +273,15 @@ async fn bench_delivery(rows: &mut Vec<Row>) {
     let (_runner, _base) = start_runner(dir.path(), 128).await;
     let done = wait_for_calls(&calls, DELIVERIES, Duration::from_secs(300)).await;
     let rate = DELIVERIES as f64 / (done - started).as_secs_f64();
-    rows.push(Row {
+    let row = Row {
         what: "delivery, local runner to vendor stub".into(),
         rate: Some(rate),
         p50_ms: f64::NAN,
         p99_ms: f64::NAN,
         note: format!("{DELIVERIES} queued events drained, 128 workers"),
-    });
+    };
+    rows.push(row.clone());
+    row
 }
 
 /// Posts `app`'s events at a fixed `rate` for `seconds`; answers their ids.
@@ -442,8 +453,9 @@ async fn load_ceiling() -> Run {
 
 /// Runs of this size swing by a tenth from one to the next on a shared
 /// two-core machine, so the runner and the ceiling take turns, `ROUNDS`
-/// times, and each row shows its median run by rate.
-async fn bench_ingest(rows: &mut Vec<Row>) {
+/// times, and each row shows its median run by rate. Answers the local
+/// runner's row, which the AWS path's is set beside.
+async fn bench_ingest(rows: &mut Vec<Row>) -> Row {
     let (mut local, mut ceiling) = (Vec::new(), Vec::new());
     for _ in 0..ROUNDS {
         local.push(load_local_runner().await);
@@ -473,6 +485,8 @@ async fn bench_ingest(rows: &mut Vec<Row>) {
             ),
         });
     }
+    // The local runner's row, the first of the two just pushed.
+    rows[rows.len() - 2].clone()
 }
 
 async fn write_latency(store: &dyn EventStore, writes: usize) -> (f64, Histogram<u64>) {
@@ -644,11 +658,13 @@ async fn main() {
     }
     let mut rows = Vec::new();
     eprintln!("loading the local runner and the bare handler in turns...");
-    bench_ingest(&mut rows).await;
+    let local_ingest = bench_ingest(&mut rows).await;
     eprintln!("measuring store writes...");
     bench_stores(&mut rows).await;
     eprintln!("draining a delivery backlog...");
-    bench_delivery(&mut rows).await;
+    let local_delivery = bench_delivery(&mut rows).await;
+    eprintln!("ingesting and delivering through the AWS adapters...");
+    let aws = aws_path::bench().await;
     eprintln!("ingesting at a fixed rate with delivery on...");
     bench_end_to_end(&mut rows).await;
     eprintln!("two vendors at a fixed rate each, one healthy, then one hanging...");
@@ -661,5 +677,14 @@ async fn main() {
                 100.0 * l / c
             );
         }
+    }
+    aws_path::print_beside(&local_ingest, &local_delivery, &aws);
+    if !aws.unsettled.is_empty() {
+        eprintln!(
+            "{} events on the AWS path did not settle COMPLETE, among them: {}",
+            aws.unsettled.len(),
+            aws.unsettled[..aws.unsettled.len().min(5)].join("; ")
+        );
+        std::process::exit(1);
     }
 }
