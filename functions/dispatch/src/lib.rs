@@ -1,10 +1,15 @@
 //! The SQS-triggered dispatch function. Each message names one event; the
-//! domain delivers it. A retry is scheduled by hiding the message for the
-//! backoff delay and reporting it as a batch item failure, so SQS offers it
-//! again then; after `maxReceiveCount` receives it moves to the dead-letter queue.
-//! An event its integration's bound or circuit holds back (see
-//! `iev_domain::isolation`) is sent again as a new, delayed message instead,
-//! so that waiting for a vendor never counts as a receive.
+//! domain delivers it. A retry (the vendor busy or unreachable) and an event
+//! its integration's bound or circuit holds back (see
+//! `iev_domain::isolation`) are sent again as a new, delayed message, and
+//! the one received is acknowledged: a message waiting in its visibility
+//! timeout counts toward the queue's 120,000 messages in flight, and a
+//! vendor failing fast at thousands of events a second would reach that in
+//! seconds and stop delivery to every vendor (docs/SCALE.md). Only a wait
+//! past SQS's 15-minute delay hides the message instead. A message whose
+//! handling fails (the store unreachable, a crash) comes back after its
+//! visibility timeout; after `maxReceiveCount` receives it moves to the
+//! dead-letter queue.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use iev_aws::SqsQueue;
@@ -53,27 +58,33 @@ async fn process(service: &Service, queue: &SqsQueue, message: &SqsMessage) -> b
     );
     match service.handle_message(&parsed).instrument(span).await {
         Ok(DispatchOutcome::Done) => true,
-        Ok(DispatchOutcome::RetryAfter(delay)) => {
-            if let Some(receipt) = &message.receipt_handle {
-                if let Err(e) = queue.postpone(receipt, delay).await {
-                    tracing::warn!(event_id = %parsed.event_id, error = %e, "could not postpone; SQS's own visibility timeout applies");
+        Ok(DispatchOutcome::RetryAfter(delay) | DispatchOutcome::Deferred(delay))
+            if delay <= SqsQueue::MAX_DELAY =>
+        {
+            match queue.send_later(&parsed, delay).await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(event_id = %parsed.event_id, error = %e, "could not send the message again; it comes back as a receive");
+                    postpone(queue, message, delay).await
                 }
             }
-            false
         }
-        Ok(DispatchOutcome::Deferred(delay)) => match queue.send_later(&parsed, delay).await {
-            Ok(()) => true,
-            Err(e) => {
-                tracing::warn!(event_id = %parsed.event_id, error = %e, "could not send a held-back message again; it comes back as a receive");
-                if let Some(receipt) = &message.receipt_handle {
-                    let _ = queue.postpone(receipt, delay).await;
-                }
-                false
-            }
-        },
+        Ok(DispatchOutcome::RetryAfter(delay) | DispatchOutcome::Deferred(delay)) => {
+            postpone(queue, message, delay).await
+        }
         Err(e) => {
             tracing::error!(event_id = %parsed.event_id, error = %e, "dispatch failed; the message will come back");
             false
         }
     }
+}
+
+/// Hides the received message for `delay`, and leaves it to come back.
+async fn postpone(queue: &SqsQueue, message: &SqsMessage, delay: std::time::Duration) -> bool {
+    if let Some(receipt) = &message.receipt_handle {
+        if let Err(e) = queue.postpone(receipt, delay).await {
+            tracing::warn!(message_id = ?message.message_id, error = %e, "could not postpone; SQS's own visibility timeout applies");
+        }
+    }
+    false
 }

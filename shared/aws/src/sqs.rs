@@ -11,6 +11,9 @@ pub struct SqsQueue {
 }
 
 impl SqsQueue {
+    /// The longest SQS delays a new message.
+    pub const MAX_DELAY: std::time::Duration = std::time::Duration::from_secs(900);
+
     pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
         SqsQueue {
             client,
@@ -46,9 +49,10 @@ impl SqsQueue {
     }
 
     /// Sends `message` again as a new message that SQS offers after `delay`
-    /// (at most its 15-minute delay): a message held back by an integration's
-    /// bound or circuit starts again at no receives, so that waiting never
-    /// brings it closer to the dead-letter queue.
+    /// (at most its 15-minute delay): a retry, or a message held back by an
+    /// integration's bound or circuit, waits as a delayed message, not one in
+    /// flight, and starts again at no receives, so that waiting never brings
+    /// it closer to the dead-letter queue.
     pub async fn send_later(
         &self,
         message: &DispatchMessage,

@@ -38,8 +38,9 @@ async fn the_black_box_flow_passes_against_template_yaml_deployed_to_an_aws_emul
         unreachable!("a deployed target");
     };
 
-    // The outage outlasted the dispatch queue's receives: the message went to
-    // the dead-letter queue, whose function recorded the failure.
+    // The outage outlasted the attempts the stack allows (2 here): the retry
+    // went out as a new, delayed message, and the second call's failure was
+    // recorded. None of it went to the dead-letter queue.
     let (status, record) = target
         .json(
             Method::GET,
@@ -53,9 +54,10 @@ async fn the_black_box_flow_passes_against_template_yaml_deployed_to_an_aws_emul
         record["message"]
             .as_str()
             .unwrap_or_default()
-            .contains("dead-letter queue"),
+            .contains("(2 attempts)"),
         "{record}"
     );
+    assert_eq!(record["attempts"], 2, "{record}");
 
     // The scheduled export, invoked as EventBridge would, writes yesterday's
     // file with every unresolved failure in it.
