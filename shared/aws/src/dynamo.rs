@@ -499,20 +499,18 @@ impl<'a> Merge<'a> {
                 self.fill().await?;
                 continue;
             }
+            // The shard whose next item is the newest (sort keys are unique).
             let newest = self
                 .shards
-                .iter_mut()
-                .filter(|s| !s.buffer.is_empty())
-                .max_by(|a, b| {
-                    let sk = |s: &Shard| {
-                        s.buffer
-                            .front()
-                            .and_then(|i| text(i, s.index.2))
-                            .map(str::to_owned)
-                    };
-                    sk(a).cmp(&sk(b))
-                });
-            match newest.and_then(|s| s.buffer.pop_front()) {
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| {
+                    let front = s.buffer.front()?;
+                    Some((text(front, s.index.2)?, i))
+                })
+                .max()
+                .map(|(_, i)| i);
+            match newest.and_then(|i| self.shards[i].buffer.pop_front()) {
                 Some(item) => out.push(item),
                 None => break,
             }
@@ -1359,8 +1357,10 @@ impl EventStore for DynamoStore {
                 .event_states(listed.iter().map(|e| e.id.as_str()))
                 .await?;
             for mut summary in listed {
-                if let Some(state) = states.get(&summary.id) {
-                    state.summarize(&mut summary);
+                match states.get(&summary.id) {
+                    Some(Some(state)) => state.summarize(&mut summary),
+                    Some(None) => continue,
+                    None => {}
                 }
                 if query.matches(&summary) {
                     found.push(summary);
@@ -1383,12 +1383,12 @@ impl EventStore for DynamoStore {
 }
 
 impl DynamoStore {
-    /// The state items of these events, by id, read by BatchGetItem (at
-    /// most 100 keys a request; the requests go side by side).
+    /// The state items of these events, by id (None: stored, unreadable),
+    /// read by BatchGetItem (at most 100 keys a request, side by side).
     async fn event_states<'a>(
         &self,
         ids: impl Iterator<Item = &'a str>,
-    ) -> Result<HashMap<String, EventState>, StoreError> {
+    ) -> Result<HashMap<String, Option<EventState>>, StoreError> {
         let keys: Vec<Item> = ids.map(|id| key(format!("EVENT#{id}"), "STATE")).collect();
         let reads = keys.chunks(100).map(|chunk| self.batch_get(chunk.to_vec()));
         let mut states = HashMap::new();
@@ -1400,7 +1400,12 @@ impl DynamoStore {
             let Some(id) = text(&item, "PK").and_then(|pk| pk.strip_prefix("EVENT#")) else {
                 continue;
             };
-            states.insert(id.to_owned(), from_item(&item)?);
+            // An unreadable state leaves its event out of the page (logged),
+            // rather than listed as it was accepted.
+            let state = from_item(&item)
+                .inspect_err(|e| tracing::error!(event_id = id, error = %e, "a stored event state cannot be read; the event is left out of the list"))
+                .ok();
+            states.insert(id.to_owned(), state);
         }
         Ok(states)
     }

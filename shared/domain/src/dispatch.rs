@@ -42,10 +42,11 @@ pub struct DispatchConfig {
     pub circuit_cool_down: Duration,
     /// The longest cool-down, after probes that also went unanswered.
     pub circuit_max_cool_down: Duration,
-    /// How long an instance may deliver with an integration it read before
-    /// (zero: read it for every delivery). On DynamoDB one application's
-    /// deliveries would otherwise all read one item, past a partition's
-    /// 3,000 reads a second; cached, each instance reads it once a period.
+    /// How long an instance may deliver with an integration it read before,
+    /// or check a vendor's signature with it (zero: read it every time). On
+    /// DynamoDB one application's deliveries and its vendor's fetches would
+    /// otherwise all read one item, past a partition's 3,000 reads a second;
+    /// cached, each instance reads it once a period.
     pub integration_cache: Duration,
 }
 
@@ -274,10 +275,11 @@ impl Service {
             .min(cfg.max_delay)
     }
 
-    /// The integration a delivery goes by: read, or as this instance read it
-    /// within `integration_cache`. Its own writes of the integration drop the
-    /// copy; another instance's (a save, a disabling) are seen within the period.
-    async fn delivery_integration(
+    /// The integration a delivery (or a vendor's signed request) goes by:
+    /// read, or as this instance read it within `integration_cache`. Its own
+    /// writes of the integration drop the copy; another instance's (a save,
+    /// a disabling) are seen within the period.
+    pub(crate) async fn cached_integration(
         &self,
         id: &crate::integration::ApplicationId,
     ) -> Result<Option<Integration>, StoreError> {
@@ -326,7 +328,7 @@ impl Service {
                     (until - now).to_std().unwrap_or_default(),
                 ));
             }
-            let integration = self.delivery_integration(&event.application_id).await?;
+            let integration = self.cached_integration(&event.application_id).await?;
             // Held back before it is claimed, so that nothing is recorded of it.
             let permit = match integration.as_ref().filter(|i| i.enabled) {
                 Some(i) => {

@@ -537,8 +537,7 @@ impl Service {
             .filter(|e| crate::event::tokens_match(&e.token, token))
             .ok_or(DomainError::NotFound("event"))?;
         let integration = self
-            .store
-            .get_integration(&event.application_id)
+            .cached_integration(&event.application_id)
             .await?
             .ok_or(DomainError::NotFound("event"))?;
         let mut url = self.event_url(token);
@@ -658,6 +657,9 @@ impl Service {
     ) -> Result<crate::dispatch::DispatchOutcome, DomainError> {
         if let Some(round) = message.redeliver_after {
             if let Some(event) = self.store.get_event(&message.event_id).await? {
+                // Queued by a person who just enabled or fixed the
+                // integration: delivered by it as it is now, not as cached.
+                self.caches.integrations.invalidate(&event.application_id);
                 if event.status == EventStatus::Failed && event.round == round {
                     match self.start_round(&event).await {
                         Ok(_) | Err(DomainError::Conflict(_)) => {}

@@ -118,7 +118,7 @@ fn main() {
     let mut second = Second::new();
     let mut current = 0;
     let (mut delivered, mut failed) = (Steps::default(), Steps::default());
-    let mut sizes = [0usize; 3];
+    let mut sizes = [0usize; 5];
     let mut counted = 0u32;
     for i in 0..events {
         let now = i as u64 / RATE;
@@ -140,6 +140,7 @@ fn main() {
         let mut steps = [Cost::default(); 3];
         let accept = layout::accept(&e).unwrap();
         sizes[0] += accept[0].bytes;
+        sizes[3] += accept[0].indexes.first().map_or(0, |i| i.bytes);
         steps[0] += account(&mut second, &accept);
         e.version += 1;
         e.attempts.push(Attempt {
@@ -186,6 +187,7 @@ fn main() {
         sizes[1] += settle[0].bytes;
         if fails {
             sizes[2] += settle[1].bytes;
+            sizes[4] += settle[1].indexes.first().map_or(0, |i| i.bytes);
         }
         steps[2] += account(&mut second, &settle);
         let kind = if fails { &mut failed } else { &mut delivered };
@@ -266,10 +268,12 @@ fn main() {
     );
     let mean = |bytes: usize, count: u64| bytes as f64 / count.max(1) as f64;
     println!(
-        "mean item bytes: event as accepted {:.0}, state {:.0}, failure record {:.0}",
+        "mean item bytes: event as accepted {:.0}, state {:.0}, failure record {:.0}; index entry bytes: event {:.0}, failure record {:.0}",
         mean(sizes[0], events as u64),
         mean(sizes[1], events as u64),
-        mean(sizes[2], failed.events)
+        mean(sizes[2], failed.events),
+        mean(sizes[3], events as u64),
+        mean(sizes[4], failed.events)
     );
     println!(
         "a delivered event costs {:.2} write units (goal: at most 6; {BEFORE} in the layout before this one)",
