@@ -127,7 +127,7 @@ deploy_to_ministack() {
     # Metric-math alarms are the one thing ministack cannot create (tests/deploy/GAPS.md).
     if ! "$py" "$IEV_ROOT/tests/deploy/deploy.py" --template "$IEV_ROOT/template.yaml" \
         --bin-dir "$IEV_ROOT/target/debug" --port "$IEV_MINISTACK_PORT" --stack-name "$stack" \
-        --drop-unsupported --param AllowPrivateTargets=loopback --param DispatchMaxReceives=2 --param DispatchMaxAttempts=2 --param DispatchRetryBaseMs=1000 \
+        --drop-unsupported --param AllowPrivateTargets=loopback --param DispatchMaxReceives=2 --param DispatchMaxAttempts=3 --param DispatchRetryBaseMs=1000 \
         >"$state/deployed.json"; then
         cat "$state/deployed.json" >&2
         return 1

@@ -61,7 +61,12 @@ async fn process(service: &Service, queue: &SqsQueue, message: &SqsMessage) -> b
         Ok(DispatchOutcome::RetryAfter(delay) | DispatchOutcome::Deferred(delay))
             if delay <= SqsQueue::MAX_DELAY =>
         {
-            match queue.send_later(&parsed, delay).await {
+            // The round a recovery message asked for has started by now.
+            let again = DispatchMessage {
+                redeliver_after: None,
+                ..parsed.clone()
+            };
+            match queue.send_later(&again, delay).await {
                 Ok(()) => true,
                 Err(e) => {
                     tracing::warn!(event_id = %parsed.event_id, error = %e, "could not send the message again; it comes back as a receive");

@@ -64,6 +64,7 @@ use aws_sdk_dynamodb::types::{
     Put, ScalarAttributeType, TimeToLiveSpecification, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
+use futures::{StreamExt, TryStreamExt};
 use iev_domain::auth::{ApiKeyRecord, KeyHash, VendorId};
 use iev_domain::event::{
     token_event_id, Attempt, Event, EventPage, EventQuery, EventStatus, EventSummary, EventType,
@@ -74,7 +75,7 @@ use iev_domain::ports::{
     IntegrationPage, IntegrationQuery, IntegrationStore, KeyStore,
 };
 use iev_domain::record::{
-    Alert, ErrorCode, ErrorPage, ErrorQuery, ErrorRecord, Position, ResolvedFilter, SummaryRow,
+    Alert, ErrorPage, ErrorQuery, ErrorRecord, Position, ResolvedFilter, SummaryRow,
 };
 use iev_domain::StoreError;
 use std::collections::{HashMap, VecDeque};
@@ -98,15 +99,10 @@ pub const RECORD_INDEXES: [IndexKeys; 8] = [
 ];
 
 /// What the report indexes project: a record, a key or an integration as
-/// its listing reads it.
-pub const RECORD_PROJECTION: [&str; 6] = [
-    "data",
-    "lastUsedAt",
-    "revokedAt",
-    "enabled",
-    "successiveFailures",
-    "disabledAt",
-];
+/// its listing reads it; an integration's failure count excepted, which
+/// moves with deliveries and is read from the integration's item.
+pub const RECORD_PROJECTION: [&str; 5] =
+    ["data", "lastUsedAt", "revokedAt", "enabled", "disabledAt"];
 
 /// The events log's indexes, keyed on the `EVENT` item only.
 pub const EVENT_INDEXES: [IndexKeys; 3] = [
@@ -215,7 +211,7 @@ fn sort_key(ms: i64, id: &str) -> String {
 
 /// The shard an item's id falls in: FNV-1a, stable across builds and
 /// machines (std's hasher is neither promised to be).
-fn shard(id: &str) -> u32 {
+pub fn shard(id: &str) -> u32 {
     let hash = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
     });
@@ -815,10 +811,33 @@ impl IntegrationStore for DynamoStore {
                 },
             )
             .await?;
-        let items: Vec<Integration> = items
+        let mut items: Vec<Integration> = items
             .iter()
             .map(integration_from_item)
             .collect::<Result<_, _>>()?;
+        // The failure count is not projected (every counted failure would
+        // rewrite the listing's one unsharded partition): the page's items
+        // give it, in one BatchGetItem.
+        let keys = items
+            .iter()
+            .map(|i| key(format!("APP#{}", i.application_id), "INTEGRATION"))
+            .collect::<Vec<_>>();
+        let mut counts = HashMap::new();
+        for chunk in keys.chunks(100) {
+            for item in self.batch_get(chunk.to_vec()).await? {
+                if let Some(pk) = text(&item, "PK") {
+                    counts.insert(
+                        pk.to_owned(),
+                        integration_from_item(&item)?.successive_failures,
+                    );
+                }
+            }
+        }
+        for i in &mut items {
+            if let Some(count) = counts.get(&format!("APP#{}", i.application_id)) {
+                i.successive_failures = *count;
+            }
+        }
         let next = if ended {
             None
         } else {
@@ -1126,7 +1145,8 @@ impl EventStore for DynamoStore {
         event: &Event,
         idempotency: Option<&IdempotencyRecord>,
     ) -> Result<InsertOutcome, StoreError> {
-        let mut items = vec![put(&self.table, event_item(event)?)?];
+        let item = event_item(event)?;
+        let mut items = vec![put(&self.table, item.clone())?];
         if !as_accepted(event) {
             items.push(put(&self.table, state_item(event)?)?);
         }
@@ -1140,8 +1160,7 @@ impl EventStore for DynamoStore {
             )?);
         }
         if items.len() == 1 {
-            self.put_new(event_item(event)?, &format!("event {}", event.id))
-                .await?;
+            self.put_new(item, &format!("event {}", event.id)).await?;
             return Ok(InsertOutcome::Inserted);
         }
         let result = self
@@ -1168,7 +1187,8 @@ impl EventStore for DynamoStore {
                     })?;
                 return Ok(InsertOutcome::Replay(previous));
             }
-            if failed_condition(reasons, 0) {
+            // The event's item, or the state item written with it.
+            if (0..idem_at).any(|i| failed_condition(reasons, i)) {
                 return Err(StoreError::Conflict(format!("event {} exists", event.id)));
             }
         }
@@ -1181,9 +1201,27 @@ impl EventStore for DynamoStore {
         idempotency: Option<&IdempotencyRecord>,
     ) -> Result<(), StoreError> {
         let pk = format!("EVENT#{}", event.id);
+        // A worker may have read the event just before; its claim, expecting
+        // the accepted version, must not then write a state for an event
+        // that is gone. A tombstone state at a version no writer expects
+        // refuses it, and expires after a day.
+        let mut tombstone = key(pk.clone(), "STATE");
+        tombstone.insert("version".into(), n(u64::MAX));
+        tombstone.insert(
+            TTL_ATTRIBUTE.into(),
+            n(chrono::Utc::now().timestamp() + 86_400),
+        );
         let mut items = vec![
-            delete(&self.table, key(pk.clone(), "EVENT"))?,
-            delete(&self.table, key(pk, "STATE"))?,
+            delete(&self.table, key(pk, "EVENT"))?,
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(tombstone))
+                        .build()
+                        .map_err(internal)?,
+                )
+                .build(),
         ];
         // Only an event from before tokens carried its id has a token item.
         if token_event_id(&event.token).is_none() {
@@ -1219,20 +1257,15 @@ impl EventStore for DynamoStore {
             .send()
             .await
             .map_err(|e| sdk_error("Query", e))?;
-        let (mut event, mut current) = (None::<Event>, None::<EventState>);
-        for item in out.items() {
-            match text(item, "SK") {
-                Some("EVENT") => event = Some(from_item(item)?),
-                Some("STATE") => current = Some(from_item(item)?),
-                _ => {}
-            }
+        let find = |sk: &str| out.items().iter().find(|i| text(i, "SK") == Some(sk));
+        // A state without its event is a removed event's tombstone.
+        let Some(mut event) = find("EVENT").map(from_item::<Event>).transpose()? else {
+            return Ok(None);
+        };
+        if let Some(state) = find("STATE") {
+            from_item::<EventState>(state)?.apply(&mut event);
         }
-        Ok(event.map(|mut e| {
-            if let Some(state) = current {
-                state.apply(&mut e);
-            }
-            e
-        }))
+        Ok(Some(event))
     }
 
     async fn update_event(&self, event: &Event, expected: u64) -> Result<(), StoreError> {
@@ -1336,9 +1369,18 @@ impl EventStore for DynamoStore {
         let want = query.limit + 1;
         let window = bounds(query.from, query.to, query.after.as_ref());
         let mut merge = Merge::new(self, [event_plan(query)], window, want);
+        // Filters the entries do not answer (status) or only some pass
+        // (type) read ahead in batches of a BatchGetItem's 100 keys, rather
+        // than a round trip for each page's worth. Entries read past the
+        // page are read again by the next one, from its cursor.
+        let batch = if query.status.is_some() || query.event_type.is_some() {
+            100
+        } else {
+            0
+        };
         let mut found = Vec::new();
         while found.len() < want {
-            let need = want - found.len();
+            let need = (want - found.len()).max(batch);
             let items = merge.next(need).await?;
             let ended = items.len() < need;
             // The entry is the event as accepted; its state item, if it has
@@ -1362,7 +1404,7 @@ impl EventStore for DynamoStore {
                     Some(None) => continue,
                     None => {}
                 }
-                if query.matches(&summary) {
+                if query.matches(&summary) && found.len() < want {
                     found.push(summary);
                 }
             }
@@ -1491,22 +1533,46 @@ impl ErrorStore for DynamoStore {
             after: None,
             ..query.clone()
         };
-        let mut merge = self.record_merge(&query, usize::MAX);
-        let mut pairs: Vec<(ApplicationId, ErrorCode)> = Vec::new();
-        loop {
-            let items = merge.next(1000).await?;
-            if items.is_empty() {
-                break;
-            }
-            pairs.extend(
-                readable(&items)
-                    .filter(|r| query.matches(r))
-                    .map(|r| (r.application_id, r.error_code)),
-            );
-        }
-        Ok(SummaryRow::tally(pairs.iter().map(|(a, c)| (a, *c))))
+        // A tally needs no order: each shard is read page by page and
+        // counted, a few shards at a time, so that memory holds a few pages
+        // and not the whole window.
+        let (index, prefix) = record_plan(&query);
+        let window = bounds(query.from, query.to, None);
+        let shards: Vec<String> = states(query.resolved)
+            .iter()
+            .flat_map(|resolved| {
+                every_shard(&format!("{prefix}{}", state(*resolved))).collect::<Vec<_>>()
+            })
+            .collect();
+        let (query, window) = (&query, &window);
+        let tallies = futures::stream::iter(shards)
+            .map(|partition| async move {
+                let mut rows = Vec::new();
+                let mut start = None;
+                loop {
+                    let (items, next) = self
+                        .query_page(index, &partition, window, start, 1000)
+                        .await?;
+                    let records: Vec<ErrorRecord> =
+                        readable(&items).filter(|r| query.matches(r)).collect();
+                    rows = SummaryRow::combine(rows.into_iter().chain(SummaryRow::tally(
+                        records.iter().map(|r| (&r.application_id, r.error_code)),
+                    )));
+                    match next {
+                        Some(next) => start = Some(next),
+                        None => return Ok::<_, StoreError>(rows),
+                    }
+                }
+            })
+            .buffer_unordered(SUMMARY_SHARDS_AT_ONCE)
+            .try_collect::<Vec<_>>()
+            .await?;
+        Ok(SummaryRow::combine(tallies.into_iter().flatten()))
     }
 }
+
+/// Shards a summary reads at once: each holds at most a page (1 MB) in memory.
+const SUMMARY_SHARDS_AT_ONCE: usize = 16;
 
 impl DynamoStore {
     /// Every shard of the partitions a report query reads, merged newest first.
@@ -1682,6 +1748,13 @@ pub mod layout {
     }
 
     fn write(item: &Item, transactional: bool) -> Write {
+        update(item, transactional, None)
+    }
+
+    /// A write of `item`; with `changed`, an update of only those
+    /// attributes, which rewrites an index entry only where the index keys
+    /// on or projects one of them.
+    fn update(item: &Item, transactional: bool, changed: Option<&[&str]>) -> Write {
         let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
         let entry = |(_, pk, sk): IndexKeys, projected: &[&str]| {
             attributes_bytes(item.iter().filter(|(name, _)| {
@@ -1694,6 +1767,13 @@ pub mod layout {
             bytes: attributes_bytes(item.iter()),
             transactional,
             indexes: indexes()
+                .filter(|((_, pk, sk), projected)| {
+                    changed.is_none_or(|changed| {
+                        changed
+                            .iter()
+                            .any(|c| [pk, sk].contains(&c) || projected.contains(c))
+                    })
+                })
                 .filter_map(|(index, projected)| {
                     text(index.1).map(|partition| IndexWrite {
                         index: index.0,
@@ -1718,8 +1798,8 @@ pub mod layout {
 
     /// Settling it: the state item; with a failure record or a count to
     /// move, one transaction of the state, the record and the integration's
-    /// count (an update billed by the whole integration item, which rewrites
-    /// its listing entries: they project the count).
+    /// count (an update billed by the whole integration item; its listing
+    /// entries do not project the count, so they are not rewritten).
     pub fn settle(
         event: &Event,
         error: Option<&ErrorRecord>,
@@ -1732,7 +1812,11 @@ pub mod layout {
             writes.push(write(&error_item(record)?, true));
         }
         if count != FailureCount::Unchanged {
-            writes.push(write(&integration_item(integration)?, true));
+            writes.push(update(
+                &integration_item(integration)?,
+                true,
+                Some(&["successiveFailures"]),
+            ));
         }
         Ok(writes)
     }

@@ -6,7 +6,7 @@ pub mod logging;
 mod s3;
 mod sqs;
 
-pub use dynamo::{create_table, indexes, layout, DynamoStore, SHARDS};
+pub use dynamo::{create_table, indexes, layout, shard, DynamoStore, SHARDS};
 pub use s3::S3Exports;
 pub use sqs::SqsQueue;
 

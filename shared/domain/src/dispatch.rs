@@ -253,6 +253,9 @@ fn elapsed_ms(from: DateTime<Utc>, to: DateTime<Utc>) -> u64 {
     (to - from).num_milliseconds().max(0) as u64
 }
 
+/// How long a cached integration that is disabled, or missing, is used.
+pub const DISABLED_RECHECK: Duration = Duration::from_millis(250);
+
 /// The failure record's id: one per event and round, so recording is idempotent.
 pub fn error_id(event: &Event) -> String {
     format!("{}.{}", event.id, event.round)
@@ -288,6 +291,15 @@ impl Service {
             return self.store.get_integration(id).await;
         }
         if let Some((read_at, integration)) = self.caches.integrations.get(id) {
+            // A disabled (or missing) copy fails every event it is used for:
+            // it is read again sooner, so that one enabled elsewhere is seen
+            // within a quarter of a second.
+            let usable = integration.as_ref().is_some_and(|i| i.enabled);
+            let period = if usable {
+                period
+            } else {
+                period.min(DISABLED_RECHECK)
+            };
             if read_at.elapsed() < period {
                 return Ok(integration);
             }

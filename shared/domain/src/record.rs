@@ -600,6 +600,24 @@ impl SummaryRow {
             })
             .collect()
     }
+
+    /// Rows of tallies made apart (a store's pages), added up, in the same order.
+    pub fn combine(rows: impl IntoIterator<Item = SummaryRow>) -> Vec<Self> {
+        let mut counts: BTreeMap<(ApplicationId, &str, ErrorCode), u64> = BTreeMap::new();
+        for r in rows {
+            *counts
+                .entry((r.application_id, r.error_code.as_str(), r.error_code))
+                .or_default() += r.count;
+        }
+        counts
+            .into_iter()
+            .map(|((application_id, _, error_code), count)| SummaryRow {
+                application_id,
+                error_code,
+                count,
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -695,6 +695,17 @@ impl Service {
         tracing::info!(application_id = %id, by = %caller.key_id, "integration enabled");
         let redelivered = match (input.redeliver, integration.disabled_at) {
             (true, Some(since)) => {
+                // Instances that cached the integration disabled may fail a
+                // few more events as disabled until their copy is read again:
+                // wait that out, so that the redelivery includes them.
+                let cached = self
+                    .config
+                    .dispatch
+                    .integration_cache
+                    .min(crate::dispatch::DISABLED_RECHECK);
+                if !cached.is_zero() {
+                    tokio::time::sleep(cached + std::time::Duration::from_millis(100)).await;
+                }
                 let query = ErrorQuery {
                     application_id: Some(id.clone()),
                     category: Some(Category::Disabled),

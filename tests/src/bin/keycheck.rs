@@ -163,7 +163,10 @@ fn main() {
                 "app-big",
                 "v-down",
             );
-            record.error_code = ErrorCode::TransportError;
+            // The vendor answers with an error: one call, final. (A busy or
+            // unreachable vendor's retries add a claim and a settlement of
+            // the event's own state item each: 2 units, on its own key.)
+            record.error_code = ErrorCode::UnknownError;
             record.category = Category::Perform;
             // Coupa's fields too, so that their indexes carry the same load
             // as the others: one document type, a document per event, a

@@ -780,3 +780,140 @@ async fn one_delivered_event_costs_one_put_one_query_and_two_state_writes_on_dyn
     assert_eq!(delivered.status, EventStatus::Complete);
     assert_eq!(vendor.calls().len(), 1);
 }
+
+/// A shard far denser than the others runs dry before a page is full and is
+/// read again, further on: the pages stay exact, newest first, for events
+/// (with and without a status filter) and failure records alike.
+#[tokio::test]
+async fn a_shard_denser_than_the_others_is_read_again_and_pages_stay_exact() {
+    use iev_domain::event::{EventQuery, EventSummary};
+    use iev_domain::record::{ErrorQuery, Position};
+    let (store, log) = iev_tests::aws::dynamo_store_logged().await;
+    // 40 ids in shard 0, and 20 spread over the others.
+    let dense = (0..)
+        .map(|n| format!("d-{n}"))
+        .filter(|id| iev_aws::shard(id) == 0)
+        .take(40);
+    let spread = (0..20).map(|n| format!("s-{n}"));
+    let ids: Vec<String> = dense.chain(spread).collect();
+    let mut events = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let mut e = iev_tests::fixtures::event(id, "app-1", "v-1");
+        // Interleaved in time, so that the dense shard's items are spread
+        // through every page.
+        e.created_at = at((i as i64 * 7919) % 60 * 1000);
+        e.updated_at = e.created_at;
+        if i % 3 == 0 {
+            e.status = EventStatus::Complete;
+        }
+        store.insert_event(&e, None).await.unwrap();
+        events.push(e);
+        let record = iev_tests::fixtures::error_record(
+            &format!("{id}.1"),
+            (i as i64 * 7919) % 60 * 1000,
+            "app-1",
+            "v-1",
+        );
+        store.insert_error(&record).await.unwrap();
+    }
+    // A page of 20 holds some 13 of the dense shard's events; its first read
+    // asked for 6: it was read again.
+    log.take();
+    let page = store
+        .query_events(&EventQuery {
+            limit: 20,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 20);
+    let (sent, round_trips) = log.take_with_round_trips();
+    let queries = sent.iter().filter(|op| *op == "Query").count();
+    assert!(queries > iev_aws::SHARDS as usize, "{queries} Queries");
+    assert!(round_trips > 2, "{round_trips} round trips");
+    for (status, limit) in [(None, 7), (None, 20), (Some(EventStatus::Complete), 7)] {
+        let mut expected: Vec<EventSummary> = events
+            .iter()
+            .map(EventSummary::from)
+            .filter(|e| status.is_none_or(|s| e.status == s))
+            .collect();
+        expected.sort_by_key(|e| std::cmp::Reverse(Position::at(e.created_at, &e.id)));
+        let mut query = EventQuery {
+            status,
+            limit,
+            ..Default::default()
+        };
+        let mut seen = Vec::new();
+        loop {
+            let page = store.query_events(&query).await.unwrap();
+            assert!(page.items.len() <= limit);
+            seen.extend(page.items);
+            match page.next {
+                Some(next) => query.after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(seen, expected, "status {status:?}, limit {limit}");
+    }
+    let mut expected: Vec<String> = ids.iter().map(|id| format!("{id}.1")).collect();
+    let position = |id: &str| {
+        let i = ids.iter().position(|x| format!("{x}.1") == id).unwrap() as i64;
+        Position::at(at((i * 7919) % 60 * 1000), id)
+    };
+    expected.sort_by_key(|id| std::cmp::Reverse(position(id)));
+    let mut query = ErrorQuery {
+        limit: 9,
+        ..Default::default()
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = store.query_errors(&query).await.unwrap();
+        seen.extend(page.items.iter().map(|r| r.id.clone()));
+        match page.next {
+            Some(next) => query.after = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, expected);
+}
+
+/// Enabled on another instance, an integration this instance cached as
+/// disabled is read again within a quarter of a second, however long the
+/// cache keeps an enabled one: its events are not failed as disabled for
+/// the cache's whole period.
+#[tokio::test]
+async fn a_cached_disabled_integration_is_read_again_within_a_quarter_of_a_second() {
+    let vendor = vendor(|_| Reply::success()).await;
+    let (service, store) = service_configured(
+        dynamo_store().await,
+        sqs_queue().await,
+        integration_for(&vendor),
+        |c| c.dispatch.integration_cache = std::time::Duration::from_secs(60),
+    )
+    .await;
+    let app = iev_tests::fixtures::app("app-1");
+    store
+        .set_integration_enabled(&app, false, at(1))
+        .await
+        .unwrap();
+    let before = iev_tests::fixtures::event("e-before", "app-1", "v-1");
+    store.insert_event(&before, None).await.unwrap();
+    service.dispatch(&before.id).await.unwrap();
+    let failed = store.get_event(&before.id).await.unwrap().unwrap();
+    assert_eq!(failed.status, EventStatus::Failed, "disabled: {failed:?}");
+    // Enabled elsewhere: this instance's copy still says disabled.
+    store
+        .set_integration_enabled(&app, true, at(2))
+        .await
+        .unwrap();
+    tokio::time::sleep(
+        iev_domain::dispatch::DISABLED_RECHECK + std::time::Duration::from_millis(50),
+    )
+    .await;
+    let after = iev_tests::fixtures::event("e-after", "app-1", "v-1");
+    store.insert_event(&after, None).await.unwrap();
+    service.dispatch(&after.id).await.unwrap();
+    let delivered = store.get_event(&after.id).await.unwrap().unwrap();
+    assert_eq!(delivered.status, EventStatus::Complete);
+    assert_eq!(vendor.calls().len(), 1);
+}

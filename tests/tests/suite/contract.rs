@@ -3,7 +3,7 @@
 use iev_domain::auth::{ApiKeyRecord, KeyHash, Role};
 use iev_domain::event::EventType;
 use iev_domain::event::{Event, EventQuery, EventStatus, EventSummary};
-use iev_domain::ports::{IdempotencyRecord, InsertOutcome, Store};
+use iev_domain::ports::{FailureCount, IdempotencyRecord, InsertOutcome, Store};
 use iev_domain::record::{
     Category, ErrorCode, ErrorQuery, ErrorRecord, Position, ResolvedFilter, SummaryRow,
 };
@@ -209,6 +209,17 @@ async fn integration_listing(store: &impl Store) {
             .await
             .unwrap();
     }
+    // Two failures counted by deliveries, as dispatch counts them.
+    let mut e = event("e-count", "app-3", "v-1");
+    store.insert_event(&e, None).await.unwrap();
+    for _ in 0..2 {
+        let expected = e.version;
+        e.version += 1;
+        store
+            .finish_delivery(&e, expected, None, FailureCount::Increment)
+            .await
+            .unwrap();
+    }
     store
         .set_integration_enabled(&app("app-3"), false, at(9))
         .await
@@ -241,6 +252,7 @@ async fn integration_listing(store: &impl Store) {
         Some(at(9)),
         "listed with its delivery state"
     );
+    assert_eq!(page.items[0].successive_failures, 2, "and its count");
     assert!(!page.items[0].enabled);
 
     // A vendor's change moves the integration to its new vendor's listing.
@@ -311,7 +323,20 @@ async fn events(store: &impl Store) {
         store.insert_event(&e, None).await,
         Err(StoreError::Conflict(_))
     ));
+    // A worker that read the event before it was removed cannot claim it.
+    let read = store.get_event("e-1").await.unwrap().unwrap();
     store.remove_event(&e, None).await.unwrap();
+    assert_eq!(store.get_event("e-1").await.unwrap(), None);
+    let claimed = Event {
+        version: read.version + 1,
+        status: EventStatus::Pending,
+        lease_until: Some(at(60_000)),
+        ..read.clone()
+    };
+    assert!(matches!(
+        store.update_event(&claimed, read.version).await,
+        Err(StoreError::Conflict(_))
+    ));
     assert_eq!(store.get_event("e-1").await.unwrap(), None);
 
     // Versions before bodies were bounded at 32 levels accepted 125 and more;
