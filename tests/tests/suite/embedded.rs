@@ -18,7 +18,7 @@ fn large_writes(store: &iev_local::SqliteStore, n: i64) -> impl futures::Stream<
 }
 
 /// The writer never idles here, so unless it starts the WAL over itself,
-/// every page written would stay in the file: about 80 MB.
+/// every page written would stay in the file: over 200 MB.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn under_writes_without_pause_the_embedded_stores_wal_stays_bounded() {
     let dir = tempfile::tempdir().unwrap();
@@ -26,16 +26,17 @@ async fn under_writes_without_pause_the_embedded_stores_wal_stays_bounded() {
     let store = iev_local::SqliteStore::open(&path).unwrap();
     let wal = dir.path().join("store.sqlite3-wal");
     let mut largest = 0;
-    let mut written = std::pin::pin!(large_writes(&store, 10_000));
+    let mut written = std::pin::pin!(large_writes(&store, 20_000));
     while written.next().await.is_some() {
         largest = largest.max(std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0));
     }
     let mb = largest as f64 / 1e6;
     assert!(mb > 1.0, "the WAL was in use: {mb:.1} MB");
     // The writer starts it over past 16,000 pages (65.5 MB with frame
-    // headers), after at most one batch more; the rest is room for a late
-    // checkpointer.
-    assert!(mb < 80.0, "the WAL grew to {mb:.1} MB");
+    // headers) as soon as the checkpointer thread is not copying; the rest
+    // is room for a checkpointer that a loaded machine keeps copying for
+    // seconds (a fresh clone's test run once saw 106 MB).
+    assert!(mb < 150.0, "the WAL grew to {mb:.1} MB");
 }
 
 /// While a reader keeps its snapshot the WAL cannot be started over; the
