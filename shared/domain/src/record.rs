@@ -844,6 +844,37 @@ pub(crate) fn refuse_authorship(
 }
 
 #[cfg(test)]
+mod summary_tests {
+    use super::*;
+
+    #[test]
+    fn tallies_made_apart_add_up_to_the_tally_of_all_the_records_in_its_order() {
+        let (a, b) = (
+            ApplicationId::parse("app-a").unwrap(),
+            ApplicationId::parse("app-b").unwrap(),
+        );
+        let all = [
+            (&b, ErrorCode::UnknownError),
+            (&a, ErrorCode::UnknownError),
+            (&a, ErrorCode::TransportError),
+            (&b, ErrorCode::UnknownError),
+            (&a, ErrorCode::UnknownError),
+        ];
+        let apart = SummaryRow::combine(
+            SummaryRow::tally(all[..2].iter().copied())
+                .into_iter()
+                .chain(SummaryRow::tally(all[2..].iter().copied())),
+        );
+        assert_eq!(apart, SummaryRow::tally(all.iter().copied()));
+        assert_eq!(
+            apart.iter().map(|r| r.count).collect::<Vec<_>>(),
+            [1, 2, 2],
+            "{apart:?}"
+        );
+    }
+}
+
+#[cfg(test)]
 pub(crate) mod tests_support {
     use super::*;
 
