@@ -434,25 +434,27 @@ impl<'a> Merge<'a> {
         bounds: Bounds,
         want: usize,
     ) -> Self {
-        let shards: Vec<Shard> = partitions
+        let partitions: Vec<(IndexKeys, String)> = partitions
             .into_iter()
             .flat_map(|(index, partition)| {
                 every_shard(&partition)
                     .map(|partition| (index, partition))
                     .collect::<Vec<_>>()
             })
+            .collect();
+        let share = want.div_ceil(partitions.len().max(1));
+        let limit = share.saturating_mul(2).saturating_add(4).min(1000);
+        let shards = partitions
+            .into_iter()
             .map(|(index, partition)| Shard {
                 index,
                 partition,
                 buffer: VecDeque::new(),
                 start: None,
                 done: false,
-                limit: 0,
+                limit,
             })
             .collect();
-        let share = want.div_ceil(shards.len().max(1));
-        let limit = share.saturating_mul(2).saturating_add(4).min(1000);
-        let shards = shards.into_iter().map(|s| Shard { limit, ..s }).collect();
         Merge {
             store,
             shards,
@@ -823,14 +825,12 @@ impl IntegrationStore for DynamoStore {
             .map(|i| key(format!("APP#{}", i.application_id), "INTEGRATION"))
             .collect::<Vec<_>>();
         let mut counts = HashMap::new();
-        for chunk in keys.chunks(100) {
-            for item in self.batch_get(chunk.to_vec()).await? {
-                if let Some(pk) = text(&item, "PK") {
-                    counts.insert(
-                        pk.to_owned(),
-                        integration_from_item(&item)?.successive_failures,
-                    );
-                }
+        for item in self.batch_get(keys).await? {
+            if let Some(pk) = text(&item, "PK") {
+                counts.insert(
+                    pk.to_owned(),
+                    integration_from_item(&item)?.successive_failures,
+                );
             }
         }
         for i in &mut items {
@@ -1432,13 +1432,8 @@ impl DynamoStore {
         ids: impl Iterator<Item = &'a str>,
     ) -> Result<HashMap<String, Option<EventState>>, StoreError> {
         let keys: Vec<Item> = ids.map(|id| key(format!("EVENT#{id}"), "STATE")).collect();
-        let reads = keys.chunks(100).map(|chunk| self.batch_get(chunk.to_vec()));
         let mut states = HashMap::new();
-        for item in futures::future::try_join_all(reads)
-            .await?
-            .into_iter()
-            .flatten()
-        {
+        for item in self.batch_get(keys).await? {
             let Some(id) = text(&item, "PK").and_then(|pk| pk.strip_prefix("EVENT#")) else {
                 continue;
             };
@@ -1452,8 +1447,21 @@ impl DynamoStore {
         Ok(states)
     }
 
-    /// One BatchGetItem, asking again for what DynamoDB left unprocessed.
+    /// The items at `keys`, by BatchGetItem: at most 100 keys a request,
+    /// the requests side by side.
     async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let reads = keys
+            .chunks(100)
+            .map(|chunk| self.batch_get_some(chunk.to_vec()));
+        Ok(futures::future::try_join_all(reads)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect())
+    }
+
+    /// One BatchGetItem, asking again for what DynamoDB left unprocessed.
+    async fn batch_get_some(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
         let mut found = Vec::new();
         let mut pending = keys;
         for round in 0..8u32 {
