@@ -125,6 +125,26 @@ pub async fn sqs_queue() -> SqsQueue {
     SqsQueue::new(client, out.queue_url().expect("a queue url"))
 }
 
+/// Up to 10 messages from `queue`, waiting at most `wait_seconds` for the
+/// first, each with its system attributes (receive count, group).
+pub async fn receive_messages(
+    queue: &SqsQueue,
+    wait_seconds: i32,
+) -> Vec<aws_sdk_sqs::types::Message> {
+    queue
+        .client()
+        .receive_message()
+        .queue_url(queue.queue_url())
+        .max_number_of_messages(10)
+        .wait_time_seconds(wait_seconds)
+        .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+        .send()
+        .await
+        .expect("ReceiveMessage")
+        .messages
+        .unwrap_or_default()
+}
+
 /// Exports to a fresh bucket of their own; answers the client and bucket to read them back.
 pub async fn s3_exports() -> (S3Exports, aws_sdk_s3::Client, String) {
     // moto serves buckets by path, not by virtual host.

@@ -12,7 +12,7 @@ use iev_domain::ports::ErrorStore;
 use iev_domain::ports::{DispatchMessage, DispatchQueue, EventStore, IntegrationStore};
 use iev_domain::record::ErrorCode;
 use iev_domain::service::{Service, ServiceConfig};
-use iev_tests::aws::{dynamo_store, sqs_queue};
+use iev_tests::aws::{dynamo_store, receive_messages, sqs_queue};
 use iev_tests::fixtures::{at, integration, order_json};
 use iev_tests::vendor::{Reply, Vendor};
 use lambda_runtime::LambdaEvent;
@@ -70,16 +70,8 @@ async fn service_configured(
 }
 
 async fn receive(queue: &SqsQueue) -> Vec<DispatchMessage> {
-    let out = queue
-        .client()
-        .receive_message()
-        .queue_url(queue.queue_url())
-        .max_number_of_messages(10)
-        .wait_time_seconds(1)
-        .send()
+    receive_messages(queue, 1)
         .await
-        .unwrap();
-    out.messages()
         .iter()
         .map(|m| serde_json::from_str(m.body().unwrap()).unwrap())
         .collect()
@@ -123,18 +115,8 @@ async fn the_ingest_handler_stores_the_event_in_dynamodb_and_queues_it_in_sqs() 
         .unwrap()
         .expect("the event is stored");
     assert_eq!(stored.token, body["token"].as_str().unwrap());
-    let out = queue
-        .client()
-        .receive_message()
-        .queue_url(queue.queue_url())
-        .wait_time_seconds(1)
-        .message_system_attribute_names(
-            aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId,
-        )
-        .send()
-        .await
-        .unwrap();
-    let message = out.messages().first().expect("a dispatch message");
+    let received = receive_messages(&queue, 1).await;
+    let message = received.first().expect("a dispatch message");
     let queued = DispatchMessage {
         application_id: Some("app-1".into()),
         ..DispatchMessage::new(id)
@@ -225,15 +207,11 @@ async fn ingest_and_receive(service: &Arc<Service>, queue: &SqsQueue) -> (String
     assert_eq!(resp.status(), 202);
     let body: serde_json::Value =
         serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
-    let out = queue
-        .client()
-        .receive_message()
-        .queue_url(queue.queue_url())
-        .wait_time_seconds(1)
-        .send()
+    let message = receive_messages(queue, 1)
         .await
-        .unwrap();
-    let message = out.messages().first().expect("a dispatch message").clone();
+        .first()
+        .expect("a dispatch message")
+        .clone();
     (body["id"].as_str().unwrap().to_owned(), message)
 }
 
@@ -333,16 +311,11 @@ async fn a_transient_failure_is_retried_as_a_new_delayed_message_and_the_receive
     let event = store.get_event(&id).await.unwrap().unwrap();
     assert_eq!(event.status, EventStatus::Pending);
     assert_eq!(event.transient_failures, 1);
-    let out = queue
-        .client()
-        .receive_message()
-        .queue_url(queue.queue_url())
-        .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
-        .wait_time_seconds(5)
-        .send()
+    let again = receive_messages(&queue, 5)
         .await
-        .unwrap();
-    let again = out.messages().first().expect("the retry's message").clone();
+        .first()
+        .expect("the retry's message")
+        .clone();
     assert_ne!(again.message_id(), message.message_id());
     assert_eq!(
         receive_count(&again).as_deref(),
@@ -640,20 +613,8 @@ async fn an_event_held_back_by_an_open_circuit_is_sent_again_later_as_a_new_mess
     assert_eq!(held.lease_until, None, "not claimed");
     let mut resent = None;
     for _ in 0..10 {
-        let out = queue
-            .client()
-            .receive_message()
-            .queue_url(queue.queue_url())
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .message_system_attribute_names(
-                aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
-            )
-            .send()
+        resent = receive_messages(&queue, 1)
             .await
-            .unwrap();
-        resent = out
-            .messages()
             .iter()
             .find(|m| m.body().is_some_and(|b| b.contains(&second)))
             .cloned();

@@ -185,16 +185,8 @@ async fn poll(
         undeleted: 0,
     };
     while calls.load(Ordering::Relaxed) < total && Instant::now() < deadline {
-        let received = queue
-            .client()
-            .receive_message()
-            .queue_url(queue.queue_url())
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .expect("ReceiveMessage");
-        let messages = received.messages();
+        let received = iev_tests::aws::receive_messages(&queue, 1).await;
+        let messages = received.as_slice();
         if messages.is_empty() {
             continue;
         }
