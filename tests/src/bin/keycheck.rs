@@ -72,12 +72,11 @@ struct Steps {
 impl Steps {
     fn row(&self, name: &str) -> Vec<String> {
         let mean = |u: u64| format!("{:.2}", u as f64 / self.events.max(1) as f64);
-        let total = self.steps.iter().map(|c| c.table + c.indexes).sum::<u64>();
         let mut row = vec![name.to_owned()];
         for c in &self.steps {
             row.push(format!("{} + {}", mean(c.table), mean(c.indexes)));
         }
-        row.push(mean(total));
+        row.push(format!("{:.2}", self.mean_total()));
         row
     }
 
